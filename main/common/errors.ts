@@ -48,7 +48,7 @@ export function toFramewormError(err: unknown): FramewormError {
   if (err instanceof FramewormError) return err;
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
     const code = (err as { code: string }).code;
-    if (code in EXIT_CODES) return new FramewormError(code as ErrorCode, String((err as Error).message));
+    if (code in EXIT_CODES) return new FramewormError(code as ErrorCode, String((err as { message?: unknown }).message));
   }
   return new FramewormError('E_INTERNAL', err instanceof Error ? err.message : String(err));
 }

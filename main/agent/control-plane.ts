@@ -1,0 +1,75 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { AgentInfo } from '../../preload/contract.js';
+import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
+import { DeploymentManager } from '../deploy/deployment-manager.js';
+import { EventLog } from '../events/event-log.js';
+import { inspectModelFile } from '../inspect/inspect.js';
+import { Registry } from '../registry/registry.js';
+import { Workspace } from '../workspace/workspace.js';
+import type { HandlerTable } from './rpc-server.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+/**
+ * The composition root of one workspace's control plane: config, registry, event log and the
+ * deployment manager, plus the handler table that the agent (and later the Electron shell and
+ * web mode) serve. Whoever opens it disposes it.
+ */
+export class ControlPlane {
+  private readonly startedAt = new Date();
+
+  private constructor(
+    readonly workspace: Workspace,
+    readonly config: DeployConfig,
+    readonly registry: Registry,
+    readonly deployments: DeploymentManager,
+  ) {}
+
+  /** Opens the workspace (config validated first, so a bad config fails before anything starts). */
+  static open(root: string): ControlPlane {
+    const { config } = loadDeployConfig(root);
+    const workspace = Workspace.open(root, config);
+    workspace.ensureDirs();
+    const registry = new Registry(workspace.registryDb, new EventLog(workspace.logsDir));
+    return new ControlPlane(workspace, config, registry, new DeploymentManager(workspace, config, registry));
+  }
+
+  info(): AgentInfo {
+    return {
+      pid: process.pid,
+      workspace: this.workspace.root,
+      started_at: this.startedAt.toISOString(),
+      uptime_s: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      deployments: this.deployments.servingCount,
+      version: pkg.version,
+    };
+  }
+
+  /** Request handlers; `shutdown` is supplied by the host process, which owns its own lifetime. */
+  handlers(shutdown: () => void): HandlerTable {
+    const d = this.deployments;
+    return {
+      'agent.info': async () => this.info(),
+      'agent.shutdown': async () => {
+        setImmediate(shutdown);
+        return { stopping: true };
+      },
+      'deploy.start': (args, ctx) => d.start(args, ctx.progress),
+      'deploy.status': async ({ name }) => d.status(name),
+      'deploy.list': async () => d.list(),
+      'deploy.promote': (args) => d.promote(args),
+      'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress),
+      'deploy.stop': (args) => d.stop(args),
+      'deploy.inspect': async ({ model }) => {
+        const report = await inspectModelFile(path.resolve(this.workspace.root, model));
+        return report as unknown as Record<string, unknown>;
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.deployments.dispose();
+    this.registry.close();
+  }
+}

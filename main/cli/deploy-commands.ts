@@ -1,0 +1,173 @@
+import { Command, Option } from 'commander';
+import path from 'node:path';
+import type { DeployStartArgs, DeploymentStatus, DeploymentSummary, ModelTypeName, TargetName } from '../../preload/contract.js';
+import { FramewormError } from '../common/errors.js';
+import { MODEL_TYPES, TARGETS } from '../common/types.js';
+import { ensureAgent } from '../agent/agent-launcher.js';
+import { formatInspection, inspectModelFile } from '../inspect/inspect.js';
+import { commonOf, withCommon } from './common-options.js';
+import { makeOutput, table } from './output.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function str(opts: Opts, key: string): string | undefined {
+  const v = opts[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new FramewormError('E_USAGE', `--port must be an integer 1–65535 (got "${value}")`);
+  }
+  return port;
+}
+
+function curlExample(endpoint: string, type: string): string {
+  const body = type === 'generic' ? '{"inputs": {"<input name>": [[...]]}}' : '{...}';
+  return `curl -s -X POST ${endpoint}/predict -H 'content-type: application/json' -d '${body}'`;
+}
+
+/** `frameworm deploy …`: start, status, promote, rollback, stop, list, inspect. */
+export function registerDeployCommands(program: Command): void {
+  const deploy = program.command('deploy').description('deploy, promote, roll back and inspect models');
+
+  withCommon(
+    deploy
+      .command('start')
+      .description('deploy a model: inspect, register, export and serve it behind a stable endpoint')
+      .requiredOption('--model <path>', 'checkpoint (.pt) or ONNX model')
+      .requiredOption('--name <name>', 'deployment name')
+      .addOption(new Option('--type <type>', 'architecture').choices(['auto', ...MODEL_TYPES]).default('auto'))
+      .option('--version <v>', 'version label (default: next v<N>)')
+      .option('--shift <profile>', 'drift reference profile')
+      .option('--build-docker', 'build a Docker image and serve it (target docker)')
+      .addOption(new Option('--target <target>', 'where to serve').choices([...TARGETS]))
+      .option('--port <n>', 'port of the stable endpoint')
+      .option('--quantize', 'quantize the exported model')
+      .addOption(new Option('--stage <stage>', 'production switches traffic; staging only registers').choices(['production', 'staging']))
+      .option('--base-image <image>', 'Docker base image'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const out = makeOutput(common.json);
+    const args: DeployStartArgs = {
+      model: path.resolve(str(opts, 'model') ?? ''),
+      name: str(opts, 'name') ?? '',
+      type: (str(opts, 'type') ?? 'auto') as ModelTypeName | 'auto',
+      ...(str(opts, 'version') ? { version: str(opts, 'version') } : {}),
+      ...(str(opts, 'target') ? { target: str(opts, 'target') as TargetName } : {}),
+      ...(str(opts, 'port') ? { port: parsePort(str(opts, 'port') ?? '') } : {}),
+      ...(str(opts, 'stage') ? { stage: str(opts, 'stage') as 'production' | 'staging' } : {}),
+      ...(str(opts, 'shift') ? { shift: str(opts, 'shift') } : {}),
+      ...(str(opts, 'baseImage') ? { baseImage: str(opts, 'baseImage') } : {}),
+      quantize: Boolean(opts['quantize']),
+      buildDocker: Boolean(opts['buildDocker']),
+      actor: process.env['USER'] ?? 'cli',
+    };
+    const client = await ensureAgent(common.workspace);
+    const r = await client.invoke('deploy.start', args, (p) => out.progress(p));
+    out.result(r, () =>
+      r.stage === 'production'
+        ? [
+            `${r.name} ${r.version} (${r.type}, ${r.target}) is serving at ${r.endpoint ?? '?'}` +
+              (r.archived_version ? ` (archived ${r.archived_version})` : ''),
+            `  ${curlExample(r.endpoint ?? '', r.type)}`,
+            `  metrics: curl -s ${r.endpoint ?? ''}/metrics`,
+          ].join('\n')
+        : `${r.name} ${r.version} (${r.type}) registered as ${r.stage}; switch it in with: frameworm deploy promote --name ${r.name} --version ${r.version} --stage production`,
+    );
+  });
+
+  withCommon(deploy.command('status').description('versions, stages, endpoint and live metrics').requiredOption('--name <name>')).action(
+    async (opts: Opts) => {
+      const common = commonOf(opts);
+      const s = await (await ensureAgent(common.workspace)).invoke('deploy.status', { name: str(opts, 'name') ?? '' });
+      makeOutput(common.json).result(s, () => formatStatus(s));
+    },
+  );
+
+  withCommon(
+    deploy
+      .command('promote')
+      .description('move a version to another stage (production switches traffic to it)')
+      .requiredOption('--name <name>')
+      .requiredOption('--version <v>')
+      .addOption(new Option('--stage <stage>').choices(['dev', 'staging', 'production', 'archived']).makeOptionMandatory())
+      .option('--reason <text>', 'why (kept in the registry)'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const r = await (await ensureAgent(common.workspace)).invoke('deploy.promote', {
+      name: str(opts, 'name') ?? '',
+      version: str(opts, 'version') ?? '',
+      stage: str(opts, 'stage') as 'dev' | 'staging' | 'production' | 'archived',
+      ...(str(opts, 'reason') ? { reason: str(opts, 'reason') } : {}),
+      actor: process.env['USER'] ?? 'cli',
+    });
+    makeOutput(common.json).result(r, () => `${r.name} ${r.version} → ${r.stage}${r.archived_version ? ` (archived ${r.archived_version})` : ''}`);
+  });
+
+  withCommon(
+    deploy
+      .command('rollback')
+      .description('bring the previous production version back behind the same endpoint')
+      .requiredOption('--name <name>')
+      .option('--reason <text>', 'why', 'manual rollback'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const out = makeOutput(common.json);
+    const r = await (await ensureAgent(common.workspace)).invoke(
+      'deploy.rollback',
+      { name: str(opts, 'name') ?? '', reason: str(opts, 'reason') ?? 'manual rollback', actor: process.env['USER'] ?? 'cli' },
+      (p) => out.progress(p),
+    );
+    out.result(r, () => `${r.name} rolled back ${r.from_version ?? '(none)'} → ${r.to_version} at ${r.endpoint ?? '?'}`);
+  });
+
+  withCommon(deploy.command('stop').description('stop serving and archive the production version').requiredOption('--name <name>')).action(
+    async (opts: Opts) => {
+      const common = commonOf(opts);
+      const r = await (await ensureAgent(common.workspace)).invoke('deploy.stop', { name: str(opts, 'name') ?? '' });
+      makeOutput(common.json).result(r, () => `${r.name} stopped${r.stopped_version ? `; ${r.stopped_version} archived` : ''}`);
+    },
+  );
+
+  withCommon(deploy.command('list').description('deployments in this workspace')).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const rows = await (await ensureAgent(common.workspace)).invoke('deploy.list', {});
+    makeOutput(common.json).result(rows, () => formatList(rows));
+  });
+
+  withCommon(
+    deploy.command('inspect').description('architecture and hyper-parameters of a checkpoint or ONNX model (nothing is executed)').requiredOption('--model <path>'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    // Inspection is pure TypeScript and never unpickles, so it runs right here without the agent.
+    const report = await inspectModelFile(path.resolve(str(opts, 'model') ?? ''));
+    makeOutput(common.json).result(report, () => formatInspection(report));
+  });
+}
+
+function formatList(rows: readonly DeploymentSummary[]): string {
+  if (rows.length === 0) return 'no deployments in this workspace';
+  return table(
+    ['NAME', 'PRODUCTION', 'VERSIONS', 'SERVING', 'ENDPOINT'],
+    rows.map((r) => [r.name, r.production ?? '-', String(r.versions), r.serving ? 'yes' : 'no', r.endpoint ?? '-']),
+  );
+}
+
+function formatStatus(s: DeploymentStatus): string {
+  const lines = [
+    `${s.name}: ${s.serving ? `serving ${s.serving_version ?? '?'} at ${s.endpoint ?? '?'}` : 'not serving'}; production: ${s.production ?? 'none'}`,
+  ];
+  if (s.metrics) {
+    const m = s.metrics;
+    lines.push(`  p50 ${m.p50_ms.toFixed(2)} ms  p95 ${m.p95_ms.toFixed(2)} ms  p99 ${m.p99_ms.toFixed(2)} ms  error rate ${(m.error_rate * 100).toFixed(1)}%  requests ${m.requests} (window ${m.window_s} s)`);
+  }
+  lines.push(
+    table(
+      ['VERSION', 'STAGE', 'TYPE', 'TARGET', 'CREATED', 'CHECKPOINT SHA256'],
+      s.versions.map((v) => [v.version, v.stage, v.type, v.target, v.created_at, String(v.lineage['checkpoint_sha256'] ?? '').slice(0, 12)]),
+    ),
+  );
+  return lines.join('\n');
+}

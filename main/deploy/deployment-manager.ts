@@ -1,0 +1,396 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type {
+  DeployStartArgs,
+  DeployStartResult,
+  DeploymentStatus,
+  DeploymentSummary,
+  ProgressEvent,
+  PromoteArgs,
+  PromoteResult,
+  RollbackArgs,
+  RollbackResult,
+  StopResult,
+  VersionView,
+} from '../../preload/contract.js';
+import { FramewormError, toFramewormError } from '../common/errors.js';
+import { isModelType, isStage, type ModelType, type Target } from '../common/types.js';
+import type { DeployConfig } from '../config/deploy-config.js';
+import { configSnapshot } from '../config/deploy-config.js';
+import { inspectModelFile } from '../inspect/inspect.js';
+import type { Registry, VersionRecord } from '../registry/registry.js';
+import { EmbeddedBackend } from '../serving/embedded-backend.js';
+import type { Backend } from '../serving/stable-endpoint.js';
+import { StableEndpoint } from '../serving/stable-endpoint.js';
+import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
+import { storeOnnxArtifact } from './artifact-store.js';
+import { allocatePort } from './port-allocator.js';
+import { KeyedMutex } from './keyed-mutex.js';
+
+type Progress = (event: ProgressEvent) => void;
+
+interface LiveDeployment {
+  readonly endpoint: StableEndpoint;
+  readonly port: number;
+  backend: Backend | null;
+}
+
+/**
+ * Owns what is served for a workspace: registers versions, places their artifacts, loads them
+ * behind each deployment's stable endpoint, and switches versions (promote, rollback, stop)
+ * without dropping requests. Operations on one deployment name run one at a time.
+ */
+export class DeploymentManager {
+  private readonly live = new Map<string, LiveDeployment>();
+  private readonly mutex = new KeyedMutex();
+
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly config: DeployConfig,
+    private readonly registry: Registry,
+  ) {}
+
+  /** `deploy start`: inspect, register, export, and (for production) serve behind the stable endpoint. */
+  start(args: DeployStartArgs, progress: Progress = () => {}): Promise<DeployStartResult> {
+    assertModelName(args.name);
+    if (args.version !== undefined) assertVersionName(args.version);
+    return this.mutex.run(args.name, () => this.startLocked(args, progress));
+  }
+
+  private async startLocked(args: DeployStartArgs, progress: Progress): Promise<DeployStartResult> {
+    const target: Target = args.target ?? (args.buildDocker ? 'docker' : 'embedded');
+    if (target !== 'embedded') {
+      throw new FramewormError('E_USAGE', `target '${target}' is not available in this build; use --target embedded`);
+    }
+    if (args.quantize) throw new FramewormError('E_USAGE', '--quantize is not available in this build');
+    if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
+    const stage = args.stage ?? this.config.default_stage;
+    if (args.port !== undefined) this.checkPortChange(args.name, args.port);
+
+    progress({ step: 'inspect', message: `inspecting ${args.model}`, value: 0.1 });
+    const report = await inspectModelFile(args.model);
+    if (report.format !== 'onnx') {
+      const hp = Object.entries(report.hyper_parameters)
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', ');
+      throw new FramewormError(
+        'E_INPUT',
+        `${args.model} is a FRAMEWORM ${report.type} checkpoint (${hp || 'no hyper-parameters'}); exporting checkpoints is not available in this build — deploy an exported .onnx model`,
+      );
+    }
+    const type = resolveType(args.type ?? 'auto', report.type, args.model);
+
+    progress({ step: 'register', message: `registering ${args.name}`, value: 0.3 });
+    const record = this.registry.registerVersion({
+      name: args.name,
+      ...(args.version !== undefined ? { version: args.version } : {}),
+      type,
+      target,
+      artifacts: {},
+      lineage: {
+        checkpoint_sha256: report.sha256,
+        source_path: path.resolve(args.model),
+        git_commit: workspaceGitCommit(this.workspace.root),
+        config_snapshot: configSnapshot(this.config),
+        hyper_parameters: report.hyper_parameters,
+        training_metrics: null,
+        epoch: null,
+        dataset_checksum: null,
+        artifact_hashes: {},
+        image_digest: null,
+      },
+      actor: args.actor ?? 'cli',
+    });
+    const version = record.version;
+    const exportDir = this.workspace.exportDir(args.name, version);
+    let backend: Backend | null = null;
+    try {
+      progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.4 });
+      const manifest = storeOnnxArtifact(exportDir, { name: args.name, version, type, source: args.model, report });
+      const artifactHashes = Object.fromEntries(Object.entries(manifest.files).map(([f, v]) => [f, v.sha256]));
+      this.registry.updateArtifacts(args.name, version, { onnx: path.join(exportDir, 'model.onnx'), manifest: path.join(exportDir, 'manifest.json') });
+      this.registry.updateLineage(args.name, version, { artifact_hashes: artifactHashes });
+
+      if (stage === 'staging') {
+        this.registry.promote(args.name, version, 'staging', { actor: args.actor ?? 'cli', reason: 'deploy start --stage staging' });
+        this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'staging', endpoint: null });
+        return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
+      }
+
+      progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.6 });
+      backend = await this.loadBackend(args.name, version, type, path.join(exportDir, 'model.onnx'));
+      progress({ step: 'serve', message: 'opening the stable endpoint', value: 0.8 });
+      const live = await this.ensureEndpoint(args.name, args.port);
+      const { archived } = this.registry.promote(args.name, version, 'production', { actor: args.actor ?? 'cli', reason: 'deploy start' });
+      await this.switchTo(args.name, live, backend);
+      backend = null;
+      this.registry.setEndpoint(args.name, { port: live.port, target });
+      const endpoint = this.urlFor(live.port);
+      this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null });
+      progress({ step: 'ready', message: `${args.name} ${version} is ready at ${endpoint}`, value: 1 });
+      return { name: args.name, version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null, export_dir: exportDir };
+    } catch (err) {
+      // A failed deploy leaves nothing registered and nothing half-made on disk.
+      if (backend) await backend.dispose().catch(() => {});
+      this.closeIdleEndpoint(args.name);
+      this.registry.deleteVersion(args.name, version);
+      fs.rmSync(exportDir, { recursive: true, force: true });
+      throw toFramewormError(err);
+    }
+  }
+
+  /** `deploy promote`: moves a version between stages; production switches traffic to it. */
+  promote(args: PromoteArgs): Promise<PromoteResult> {
+    assertModelName(args.name);
+    if (!isStage(args.stage)) throw new FramewormError('E_USAGE', `--stage must be one of dev, staging, production, archived (got "${String(args.stage)}")`);
+    return this.mutex.run(args.name, async () => {
+      const target = this.requireVersion(args.name, args.version);
+      const opts = { actor: args.actor ?? 'cli', reason: args.reason ?? `promote to ${args.stage}` };
+      if (args.stage === 'production' && target.stage !== 'production') {
+        // Validate the transition before paying for a load; the registry re-checks atomically.
+        if (target.stage === 'archived') {
+          throw new FramewormError('E_CONFLICT', `${args.name} ${args.version} is archived: archived → production is only allowed by a rollback (frameworm deploy rollback --name ${args.name})`);
+        }
+        const backend = await this.loadBackend(args.name, target.version, target.type, this.modelPathOf(target));
+        let live: LiveDeployment;
+        let archived: VersionRecord | null;
+        try {
+          live = await this.ensureEndpoint(args.name);
+          ({ archived } = this.registry.promote(args.name, args.version, 'production', opts));
+        } catch (err) {
+          await backend.dispose().catch(() => {});
+          this.closeIdleEndpoint(args.name);
+          throw err;
+        }
+        await this.switchTo(args.name, live, backend);
+        this.registry.setEndpoint(args.name, { port: live.port, target: target.target });
+        return { name: args.name, version: args.version, stage: 'production', archived_version: archived?.version ?? null, endpoint: this.urlFor(live.port) };
+      }
+      const { archived } = this.registry.promote(args.name, args.version, args.stage, opts);
+      const live = this.live.get(args.name);
+      if (live?.backend?.version === args.version && args.stage !== 'production') await this.stopServing(args.name);
+      return { name: args.name, version: args.version, stage: args.stage, archived_version: archived?.version ?? null, endpoint: this.endpointUrl(args.name) };
+    });
+  }
+
+  /** `deploy rollback`: brings the previous production version back behind the same endpoint. */
+  rollback(args: RollbackArgs, progress: Progress = () => {}): Promise<RollbackResult> {
+    assertModelName(args.name);
+    return this.mutex.run(args.name, async () => {
+      const reason = args.reason ?? 'manual rollback';
+      const current = this.registry.getProduction(args.name);
+      const to = this.registry.rollbackTarget(args.name);
+      const metrics = this.live.get(args.name)?.endpoint.snapshot() ?? null;
+      const base = { from_version: current?.version ?? null, reason, p95_ms: metrics?.p95_ms ?? null, error_rate: metrics?.error_rate ?? null };
+      if (!to) {
+        throw new FramewormError('E_CONFLICT', `${args.name} has no earlier production version to roll back to`);
+      }
+      let backend: Backend | null = null;
+      try {
+        progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
+        backend = await this.loadBackend(args.name, to.version, to.type, this.modelPathOf(to));
+        const live = await this.ensureEndpoint(args.name);
+        this.registry.rollback(args.name, { reason, actor: args.actor ?? 'cli', toVersion: to.version });
+        progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
+        await this.switchTo(args.name, live, backend);
+        backend = null;
+        this.registry.setEndpoint(args.name, { port: live.port, target: to.target });
+        this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: true });
+        return { name: args.name, from_version: current?.version ?? null, to_version: to.version, endpoint: this.urlFor(live.port), reason };
+      } catch (err) {
+        if (backend) await backend.dispose().catch(() => {});
+        const e = toFramewormError(err);
+        this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: false, error: e.message });
+        throw new FramewormError(e.code, `rollback of ${args.name} to ${to.version} failed: ${e.message}`, e.detail);
+      }
+    });
+  }
+
+  /** `deploy stop`: stops serving and archives the production version. */
+  stop(args: { name: string; reason?: string; actor?: string }): Promise<StopResult> {
+    assertModelName(args.name);
+    return this.mutex.run(args.name, async () => {
+      this.registry.requireModel(args.name);
+      const production = this.registry.getProduction(args.name);
+      const wasServing = this.live.has(args.name);
+      await this.stopServing(args.name);
+      if (production) {
+        this.registry.promote(args.name, production.version, 'archived', { actor: args.actor ?? 'cli', reason: args.reason ?? 'deploy stop' });
+      }
+      if (!production && !wasServing) throw new FramewormError('E_CONFLICT', `${args.name} is not deployed: nothing to stop`);
+      this.registry.recordEvent(args.name, 'stop', { version: production?.version ?? null, reason: args.reason ?? 'deploy stop' });
+      return { name: args.name, stopped_version: production?.version ?? null, archived: production !== null };
+    });
+  }
+
+  status(name: string): DeploymentStatus {
+    assertModelName(name);
+    const model = this.registry.requireModel(name);
+    const live = this.live.get(name);
+    return {
+      name,
+      endpoint: this.endpointUrl(name),
+      serving: Boolean(live?.backend),
+      serving_version: live?.backend?.version ?? null,
+      production: this.registry.getProduction(name)?.version ?? null,
+      target: model.target,
+      versions: this.registry.listVersions(name).map(toView),
+      metrics: live ? live.endpoint.snapshot() : null,
+    };
+  }
+
+  list(): DeploymentSummary[] {
+    return this.registry.listModels().map((m) => {
+      const live = this.live.get(m.name);
+      return { name: m.name, production: m.production, versions: m.versions, endpoint: this.endpointUrl(m.name), serving: Boolean(live?.backend), target: m.target };
+    });
+  }
+
+  get servingCount(): number {
+    return [...this.live.values()].filter((l) => l.backend).length;
+  }
+
+  /** Brings back what the registry says was in production (agent start). Failures are logged, not fatal. */
+  async restore(log: (line: string) => void): Promise<void> {
+    for (const model of this.registry.listModels()) {
+      const production = model.production ? this.registry.getVersion(model.name, model.production) : null;
+      if (!production || production.target !== 'embedded') continue;
+      try {
+        await this.mutex.run(model.name, async () => {
+          const backend = await this.loadBackend(model.name, production.version, production.type, this.modelPathOf(production));
+          const live = await this.ensureEndpoint(model.name).catch(async (err: unknown) => {
+            await backend.dispose();
+            throw err;
+          });
+          await this.switchTo(model.name, live, backend);
+        });
+        this.registry.recordEvent(model.name, 'restore', { version: production.version, endpoint: this.endpointUrl(model.name) });
+        log(`restored ${model.name} ${production.version} at ${this.endpointUrl(model.name) ?? '?'}`);
+      } catch (err) {
+        const e = toFramewormError(err);
+        this.registry.recordEvent(model.name, 'restore_failed', { version: production.version, error: e.message });
+        log(`could not restore ${model.name} ${production.version}: ${e.message}`);
+      }
+    }
+  }
+
+  /** Closes every endpoint and releases every loaded model. */
+  async dispose(): Promise<void> {
+    for (const name of [...this.live.keys()]) await this.stopServing(name);
+  }
+
+  private async loadBackend(name: string, version: string, type: ModelType, modelPath: string): Promise<Backend> {
+    if (!fs.existsSync(modelPath)) {
+      throw new FramewormError('E_RUNTIME', `the artifact of ${name} ${version} is missing: ${modelPath}`);
+    }
+    return EmbeddedBackend.load({ name, version, type, modelPath, threads: this.config.inference_threads, maxBatchSize: this.config.max_batch_size });
+  }
+
+  private async ensureEndpoint(name: string, requestedPort?: number): Promise<LiveDeployment> {
+    const existing = this.live.get(name);
+    if (existing) return existing;
+    const model = this.registry.getModel(name);
+    const claimed = new Set(this.registry.listModels().filter((m) => m.name !== name && m.endpoint_port !== null).map((m) => m.endpoint_port as number));
+    const port = requestedPort ?? model?.endpoint_port ?? (await allocatePort(this.config.host, this.config.port_range_start, claimed));
+    const endpoint = new StableEndpoint({
+      name,
+      host: this.config.host,
+      port,
+      maxBodyBytes: this.config.max_body_bytes,
+      requestTimeoutMs: this.config.request_timeout_ms,
+    });
+    await endpoint.listen();
+    const live: LiveDeployment = { endpoint, port: endpoint.port, backend: null };
+    this.live.set(name, live);
+    return live;
+  }
+
+  private async switchTo(name: string, live: LiveDeployment, backend: Backend): Promise<void> {
+    const old = await live.endpoint.switchBackend(backend);
+    live.backend = backend;
+    if (old && old !== backend) {
+      await old.drain();
+      await old.dispose();
+    }
+    void name;
+  }
+
+  private async stopServing(name: string): Promise<void> {
+    const live = this.live.get(name);
+    if (!live) return;
+    this.live.delete(name);
+    const old = await live.endpoint.switchBackend(null);
+    await live.endpoint.close();
+    if (old) {
+      await old.drain();
+      await old.dispose();
+    }
+  }
+
+  private closeIdleEndpoint(name: string): void {
+    const live = this.live.get(name);
+    if (live && !live.backend) {
+      this.live.delete(name);
+      void live.endpoint.close();
+    }
+  }
+
+  private checkPortChange(name: string, port: number): void {
+    const live = this.live.get(name);
+    if (live && live.port !== port) {
+      throw new FramewormError('E_CONFLICT', `${name} already serves on port ${live.port}; stop it before moving it to port ${port}`);
+    }
+  }
+
+  private requireVersion(name: string, version: string): VersionRecord {
+    assertVersionName(version);
+    const record = this.registry.getVersion(name, version);
+    if (!record) {
+      this.registry.requireModel(name);
+      const known = this.registry.listVersions(name).map((v) => v.version);
+      throw new FramewormError('E_NOT_FOUND', `${name} has no version ${version} (versions: ${known.join(', ') || 'none'})`);
+    }
+    return record;
+  }
+
+  private modelPathOf(record: VersionRecord): string {
+    const onnx = record.artifacts['onnx'];
+    return typeof onnx === 'string' ? onnx : path.join(this.workspace.exportDir(record.name, record.version), 'model.onnx');
+  }
+
+  private urlFor(port: number): string {
+    return `http://${this.config.host}:${port}`;
+  }
+
+  private endpointUrl(name: string): string | null {
+    const live = this.live.get(name);
+    if (live) return this.urlFor(live.port);
+    const port = this.registry.getModel(name)?.endpoint_port;
+    return port ? this.urlFor(port) : null;
+  }
+}
+
+function resolveType(requested: string, detected: ModelType, file: string): ModelType {
+  if (requested === 'auto') return detected;
+  if (!isModelType(requested)) {
+    throw new FramewormError('E_USAGE', `--type must be auto or one of vae, dcgan, ddpm, vqvae2, vitgan, cfg_ddpm, generic (got "${requested}")`);
+  }
+  if (requested !== detected) {
+    throw new FramewormError('E_INPUT', `--type ${requested} contradicts ${file}: it looks like ${detected}`);
+  }
+  return requested;
+}
+
+function toView(v: VersionRecord): VersionView {
+  return {
+    version: v.version,
+    stage: v.stage,
+    type: v.type,
+    target: v.target,
+    created_at: v.created_at,
+    deployed_at: v.deployed_at,
+    archived_at: v.archived_at,
+    lineage: v.lineage,
+    artifacts: v.artifacts,
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * Low-level reads and writes on the registry tables, shared by the Registry's transactions.
+ * Nothing here opens a transaction; callers wrap these in one.
+ */
+import type Database from 'better-sqlite3';
+import { FramewormError } from '../common/errors.js';
+import type { Stage } from '../common/types.js';
+import type { JsonObject } from '../events/json.js';
+import type { ModelRow, VersionRow } from './records.js';
+
+const VERSION_SELECT = `
+  SELECT v.id, v.model_id, m.name AS model_name, v.version, v.type, v.target, v.stage,
+         v.artifacts, v.lineage, v.created_at, v.deployed_at, v.archived_at
+  FROM versions v JOIN models m ON m.id = v.model_id`;
+
+export function modelRow(db: Database.Database, name: string): ModelRow | undefined {
+  return db.prepare<[string], ModelRow>('SELECT * FROM models WHERE name = ?').get(name);
+}
+
+/** The model's row, or E_NOT_FOUND listing the models that do exist. */
+export function requireModelRow(db: Database.Database, name: string): ModelRow {
+  const row = modelRow(db, name);
+  if (row) return row;
+  const names = db.prepare<[], { name: string }>('SELECT name FROM models ORDER BY name').all().map((r) => r.name);
+  const known = names.length > 0 ? `models: ${names.join(', ')}` : 'the registry is empty';
+  throw new FramewormError('E_NOT_FOUND', `no model named ${name} in the registry (${known})`);
+}
+
+export function versionRow(db: Database.Database, name: string, version: string): VersionRow | undefined {
+  return db
+    .prepare<[string, string], VersionRow>(`${VERSION_SELECT} WHERE m.name = ? AND v.version = ?`)
+    .get(name, version);
+}
+
+export function versionNames(db: Database.Database, modelId: number): string[] {
+  return db
+    .prepare<[number], { version: string }>('SELECT version FROM versions WHERE model_id = ? ORDER BY id')
+    .all(modelId)
+    .map((r) => r.version);
+}
+
+/** The version's row, or E_NOT_FOUND naming model and version and listing existing versions. */
+export function requireVersionRow(db: Database.Database, name: string, version: string): VersionRow {
+  const model = requireModelRow(db, name);
+  const row = versionRow(db, name, version);
+  if (row) return row;
+  const names = versionNames(db, model.id);
+  const known = names.length > 0 ? `versions: ${names.join(', ')}` : 'it has no versions';
+  throw new FramewormError('E_NOT_FOUND', `model ${name} has no version ${version} (${known})`);
+}
+
+export function versionRows(db: Database.Database, modelId: number): VersionRow[] {
+  return db.prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.model_id = ? ORDER BY v.id`).all(modelId);
+}
+
+export function productionRow(db: Database.Database, modelId: number): VersionRow | undefined {
+  return db
+    .prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.model_id = ? AND v.stage = 'production'`)
+    .get(modelId);
+}
+
+export function versionRowById(db: Database.Database, id: number): VersionRow {
+  const row = db.prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.id = ?`).get(id);
+  if (!row) throw new FramewormError('E_INTERNAL', `version row ${id} vanished inside a transaction`);
+  return row;
+}
+
+/**
+ * The archived version that most recently left production: ordered by its last transition
+ * into archived (transition ids are monotonic, unlike timestamps that can tie).
+ */
+export function lastArchivedProductionRow(db: Database.Database, modelId: number): VersionRow | undefined {
+  return db
+    .prepare<[number], VersionRow>(
+      `${VERSION_SELECT}
+       WHERE v.model_id = ? AND v.stage = 'archived' AND v.deployed_at IS NOT NULL
+       ORDER BY (SELECT MAX(t.id) FROM transitions t WHERE t.version_id = v.id AND t.to_stage = 'archived') DESC,
+                v.id DESC
+       LIMIT 1`,
+    )
+    .get(modelId);
+}
+
+/** Next automatic version string: one more than the highest `v<N>`, starting at v1. */
+export function nextVersionName(db: Database.Database, modelId: number): string {
+  let max = 0;
+  for (const name of versionNames(db, modelId)) {
+    const n = /^v(\d+)$/.exec(name)?.[1];
+    if (n !== undefined) max = Math.max(max, Number(n));
+  }
+  return `v${max + 1}`;
+}
+
+export interface StageChange {
+  readonly versionId: number;
+  readonly from: Stage | null;
+  readonly to: Stage;
+  readonly actor: string;
+  readonly reason: string | null;
+  readonly at: string;
+}
+
+/**
+ * Moves a version to a stage and writes its transition row. deployed_at is stamped on entering
+ * production; archived_at is set on entering archived and cleared on leaving it.
+ */
+export function applyStageChange(db: Database.Database, change: StageChange): void {
+  if (change.from !== null) {
+    // In SET expressions `stage` is still the old value, which is what "leaving archived" needs.
+    db.prepare<{ to: string; at: string; id: number }>(
+      `UPDATE versions SET stage = @to,
+         deployed_at = CASE WHEN @to = 'production' THEN @at ELSE deployed_at END,
+         archived_at = CASE WHEN @to = 'archived' THEN @at WHEN stage = 'archived' THEN NULL ELSE archived_at END
+       WHERE id = @id`,
+    ).run({ to: change.to, at: change.at, id: change.versionId });
+  }
+  db.prepare<[number, string | null, string, string, string | null, string]>(
+    'INSERT INTO transitions (version_id, from_stage, to_stage, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)',
+  ).run(change.versionId, change.from, change.to, change.actor, change.reason, change.at);
+}
+
+export function insertEventRow(
+  db: Database.Database,
+  modelId: number,
+  version: string | null,
+  event: string,
+  fields: JsonObject,
+  ts: string,
+): void {
+  db.prepare<[number, string | null, string, string, string]>(
+    'INSERT INTO events (model_id, version, event, payload, ts) VALUES (?, ?, ?, ?, ?)',
+  ).run(modelId, version, event, JSON.stringify(fields), ts);
+}

@@ -1,0 +1,215 @@
+/**
+ * Record shapes the registry returns, and their mapping from database rows.
+ * Records use the snake_case JSON shape of DESIGN §4 directly, so the CLI's `--json`, the
+ * agent's HTTP API and the GUI can pass them through without renaming fields.
+ */
+import { FramewormError } from '../common/errors.js';
+import { isModelType, isStage, isTarget, type ModelType, type Stage, type Target } from '../common/types.js';
+import { isJsonObject, parseJsonObject, type JsonObject } from '../events/json.js';
+
+/** Export artifacts by kind (e.g. `onnx`, `torchscript`, `manifest`) → file path. */
+export type Artifacts = { readonly [kind: string]: string };
+
+/** Where a version came from (DESIGN §6). Unknown values are null, never missing. */
+export type Lineage = {
+  readonly checkpoint_sha256: string | null;
+  /** Export artifact file name → sha256. */
+  readonly artifact_hashes: { readonly [file: string]: string };
+  readonly image_digest: string | null;
+  readonly git_commit: string | null;
+  readonly config_snapshot: JsonObject | null;
+  readonly dataset_checksum: string | null;
+  readonly training_metrics: JsonObject | null;
+  readonly epoch: number | null;
+  readonly source_path: string | null;
+  readonly hyper_parameters: JsonObject | null;
+};
+
+export type LineageInput = Partial<Lineage>;
+
+export type VersionRecord = {
+  /** The model's name. */
+  readonly name: string;
+  readonly version: string;
+  readonly stage: Stage;
+  readonly type: ModelType;
+  readonly target: Target;
+  readonly created_at: string;
+  /** Last time it became production; non-null means it has been production before. */
+  readonly deployed_at: string | null;
+  /** When it was archived; null unless the stage is archived. */
+  readonly archived_at: string | null;
+  readonly artifacts: Artifacts;
+  readonly lineage: Lineage;
+};
+
+export type ModelRecord = {
+  readonly name: string;
+  readonly created_at: string;
+  readonly endpoint_port: number | null;
+  readonly target: Target | null;
+  /** Deployment settings of the model (free-form JSON owned by the deploy orchestrator). */
+  readonly settings: JsonObject;
+};
+
+export type ModelSummary = ModelRecord & {
+  /** Version string in production, or null. */
+  readonly production: string | null;
+  /** Number of registered versions. */
+  readonly versions: number;
+};
+
+export type TransitionRecord = {
+  readonly version: string;
+  /** null for the registration of the version. */
+  readonly from_stage: Stage | null;
+  readonly to_stage: Stage;
+  readonly actor: string;
+  readonly reason: string | null;
+  readonly at: string;
+};
+
+export type EventRecord = {
+  readonly id: number;
+  readonly model: string;
+  readonly version: string | null;
+  readonly event: string;
+  readonly ts: string;
+  readonly fields: JsonObject;
+};
+
+/** Raw rows as better-sqlite3 returns them. */
+export interface ModelRow {
+  id: number;
+  name: string;
+  created_at: string;
+  endpoint_port: number | null;
+  target: string | null;
+  settings: string;
+}
+
+export interface VersionRow {
+  id: number;
+  model_id: number;
+  model_name: string;
+  version: string;
+  type: string;
+  target: string;
+  stage: string;
+  artifacts: string;
+  lineage: string;
+  created_at: string;
+  deployed_at: string | null;
+  archived_at: string | null;
+}
+
+export interface TransitionRow {
+  version: string;
+  from_stage: string | null;
+  to_stage: string;
+  actor: string;
+  reason: string | null;
+  at: string;
+}
+
+export interface EventRow {
+  id: number;
+  model: string;
+  version: string | null;
+  event: string;
+  payload: string;
+  ts: string;
+}
+
+function corrupt(what: string): FramewormError {
+  return new FramewormError('E_INTERNAL', `registry database holds an invalid ${what}`);
+}
+
+function toStage(value: string): Stage {
+  if (!isStage(value)) throw corrupt(`stage "${value}"`);
+  return value;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const obj = (v: unknown): JsonObject | null => (isJsonObject(v) ? v : null);
+
+/** Fills every lineage key (null when unknown), keeping keys this code does not know. */
+export function normalizeLineage(input: JsonObject | LineageInput | null): Lineage {
+  const src: Record<string, unknown> = { ...(input ?? {}) };
+  const hashes: Record<string, string> = {};
+  const rawHashes = src['artifact_hashes'];
+  if (isJsonObject(rawHashes)) {
+    for (const [file, hash] of Object.entries(rawHashes)) if (typeof hash === 'string') hashes[file] = hash;
+  }
+  const epoch = src['epoch'];
+  return {
+    ...(src as JsonObject),
+    checkpoint_sha256: str(src['checkpoint_sha256']),
+    artifact_hashes: hashes,
+    image_digest: str(src['image_digest']),
+    git_commit: str(src['git_commit']),
+    config_snapshot: obj(src['config_snapshot']),
+    dataset_checksum: str(src['dataset_checksum']),
+    training_metrics: obj(src['training_metrics']),
+    epoch: typeof epoch === 'number' && Number.isFinite(epoch) ? epoch : null,
+    source_path: str(src['source_path']),
+    hyper_parameters: obj(src['hyper_parameters']),
+  };
+}
+
+/** Keeps only string-valued entries: artifacts are kind → path. */
+export function normalizeArtifacts(input: JsonObject | Artifacts | null): Artifacts {
+  const out: Record<string, string> = {};
+  for (const [kind, p] of Object.entries(input ?? {})) if (typeof p === 'string') out[kind] = p;
+  return out;
+}
+
+export function versionFromRow(row: VersionRow): VersionRecord {
+  if (!isModelType(row.type)) throw corrupt(`model type "${row.type}"`);
+  if (!isTarget(row.target)) throw corrupt(`target "${row.target}"`);
+  return {
+    name: row.model_name,
+    version: row.version,
+    stage: toStage(row.stage),
+    type: row.type,
+    target: row.target,
+    created_at: row.created_at,
+    deployed_at: row.deployed_at,
+    archived_at: row.archived_at,
+    artifacts: normalizeArtifacts(parseJsonObject(row.artifacts)),
+    lineage: normalizeLineage(parseJsonObject(row.lineage)),
+  };
+}
+
+export function modelFromRow(row: ModelRow): ModelRecord {
+  const target = row.target;
+  return {
+    name: row.name,
+    created_at: row.created_at,
+    endpoint_port: row.endpoint_port,
+    target: target !== null && isTarget(target) ? target : null,
+    settings: parseJsonObject(row.settings) ?? {},
+  };
+}
+
+export function transitionFromRow(row: TransitionRow): TransitionRecord {
+  return {
+    version: row.version,
+    from_stage: row.from_stage === null ? null : toStage(row.from_stage),
+    to_stage: toStage(row.to_stage),
+    actor: row.actor,
+    reason: row.reason,
+    at: row.at,
+  };
+}
+
+export function eventFromRow(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    model: row.model,
+    version: row.version,
+    event: row.event,
+    ts: row.ts,
+    fields: parseJsonObject(row.payload) ?? {},
+  };
+}

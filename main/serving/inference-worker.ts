@@ -1,0 +1,141 @@
+/**
+ * Inference worker thread: owns one onnxruntime-node InferenceSession.
+ *
+ * onnxruntime-node's `session.run` blocks the thread it runs on for the whole inference, so it
+ * lives here, off the main thread, where HTTP, metrics and the rollback watcher must stay live.
+ * Protocol (see tensor-types.ts): on start it loads the model, runs a warm-up inference with
+ * zeros and posts `ready` with the graph I/O (or `load-error`); then it answers `run` messages
+ * with `result` / `run-error`, transferring output buffers back; `close` releases the session.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import {
+  isTensorDtype,
+  prepareTransfer,
+  type FromWorker,
+  type ModelIo,
+  type TensorData,
+  type TensorDtype,
+  type TensorInfo,
+  type TensorValue,
+  type ToWorker,
+  type WorkerInit,
+} from './tensor-types.js';
+
+const port = parentPort;
+if (!port) throw new Error('inference-worker.ts must run as a worker thread');
+const init = workerData as WorkerInit;
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) => (m.isTensor ? { name: m.name, dtype: m.type, shape: [...m.shape] } : { name: m.name, dtype: 'non-tensor', shape: [] }));
+}
+
+function zeros(dtype: TensorDtype, n: number): TensorData {
+  switch (dtype) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'float16': return new Uint16Array(n);
+    case 'int8': return new Int8Array(n);
+    case 'uint8': case 'bool': return new Uint8Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'uint16': return new Uint16Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'uint32': return new Uint32Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'uint64': return new BigUint64Array(n);
+    case 'string': return new Array<string>(n).fill('');
+  }
+}
+
+function toOrt(t: TensorValue): ort.Tensor {
+  // The casts bridge our dtype/data pairing (checked by the schemas) to ort's overloads.
+  return new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims);
+}
+
+function fromOrt(value: ort.OnnxValue, name: string): TensorValue {
+  const t = value as ort.Tensor;
+  if (!isTensorDtype(t.type)) throw new Error(`output '${name}' has type ${t.type}, which the server cannot return`);
+  return { dtype: t.type, dims: [...t.dims], data: t.data as TensorData };
+}
+
+/** Zero feeds with every dynamic dimension set to 1, or null when an input cannot be faked. */
+function warmupFeeds(io: ModelIo): Record<string, ort.Tensor> | null {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of io.inputs) {
+    if (!isTensorDtype(input.dtype)) return null;
+    const dims = input.shape.map((d) => (typeof d === 'number' ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    feeds[input.name] = toOrt({ dtype: input.dtype, dims, data: zeros(input.dtype, n) });
+  }
+  return feeds;
+}
+
+async function main(): Promise<void> {
+  let session: ort.InferenceSession;
+  let io: ModelIo;
+  try {
+    session = await ort.InferenceSession.create(init.modelPath, {
+      intraOpNumThreads: init.threads,
+      // One op at a time per request; parallelism across requests comes from the worker pool.
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    io = { inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
+  } catch (err) {
+    post({ type: 'load-error', message: `cannot load ONNX model ${init.modelPath}: ${errorMessage(err)}` });
+    return;
+  }
+
+  let warmupMs = -1;
+  const feeds = warmupFeeds(io);
+  if (feeds) {
+    const t0 = performance.now();
+    try {
+      await session.run(feeds);
+    } catch (err) {
+      post({ type: 'load-error', message: `warm-up inference with zeros failed: ${errorMessage(err)}` });
+      await session.release();
+      return;
+    }
+    warmupMs = performance.now() - t0;
+  }
+  post({ type: 'ready', io, warmupMs });
+
+  port!.on('message', (msg: ToWorker) => {
+    if (msg.type === 'close') {
+      void session.release().finally(() => {
+        post({ type: 'closed' });
+        port!.close();
+      });
+      return;
+    }
+    void run(session, msg.id, msg.feeds);
+  });
+}
+
+async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Record<string, TensorValue>>): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t);
+    const result = await session.run(ortFeeds);
+    const outputs: Record<string, TensorValue> = {};
+    for (const [name, value] of Object.entries(result)) outputs[name] = fromOrt(value, name);
+    const { tensors, transfer } = prepareTransfer(outputs);
+    post({ type: 'result', id, outputs: tensors, runMs: performance.now() - t0 }, transfer);
+  } catch (err) {
+    post({ type: 'run-error', id, message: errorMessage(err) });
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+await main();

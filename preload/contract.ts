@@ -1,0 +1,181 @@
+/**
+ * The one typed contract between the control plane and its clients.
+ *
+ * Request channels map a channel name to its argument and result types; push channels map an
+ * event name to its payload. The Electron preload implements this contract over IPC, the web
+ * client and the CLI over the agent's HTTP transport; main/ serves both from one handler table.
+ * This file holds types only, so the sandboxed preload can import it without Node modules.
+ */
+
+export type ModelTypeName = 'vae' | 'dcgan' | 'ddpm' | 'vqvae2' | 'vitgan' | 'cfg_ddpm' | 'generic';
+export type StageName = 'dev' | 'staging' | 'production' | 'archived';
+export type TargetName = 'embedded' | 'docker' | 'swarm';
+
+export interface DeployStartArgs {
+  readonly model: string;
+  readonly name: string;
+  readonly type?: ModelTypeName | 'auto';
+  readonly version?: string;
+  readonly target?: TargetName;
+  readonly port?: number;
+  readonly stage?: 'production' | 'staging';
+  readonly quantize?: boolean;
+  readonly shift?: string;
+  readonly buildDocker?: boolean;
+  readonly baseImage?: string;
+  readonly actor?: string;
+}
+
+export interface DeployStartResult {
+  readonly name: string;
+  readonly version: string;
+  readonly type: ModelTypeName;
+  readonly target: TargetName;
+  readonly stage: StageName;
+  readonly endpoint: string | null;
+  readonly archived_version: string | null;
+  readonly export_dir: string;
+}
+
+export interface VersionView {
+  readonly version: string;
+  readonly stage: StageName;
+  readonly type: ModelTypeName;
+  readonly target: TargetName;
+  readonly created_at: string;
+  readonly deployed_at: string | null;
+  readonly archived_at: string | null;
+  readonly lineage: Readonly<Record<string, unknown>>;
+  readonly artifacts: Readonly<Record<string, unknown>>;
+}
+
+export interface MetricsView {
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+  readonly error_rate: number;
+  readonly requests: number;
+  readonly window_s: number;
+  readonly [key: string]: unknown;
+}
+
+export interface DeploymentStatus {
+  readonly name: string;
+  readonly endpoint: string | null;
+  readonly serving: boolean;
+  readonly serving_version: string | null;
+  readonly production: string | null;
+  readonly target: TargetName | null;
+  readonly versions: readonly VersionView[];
+  readonly metrics: MetricsView | null;
+}
+
+export interface DeploymentSummary {
+  readonly name: string;
+  readonly production: string | null;
+  readonly versions: number;
+  readonly endpoint: string | null;
+  readonly serving: boolean;
+  readonly target: TargetName | null;
+}
+
+export interface PromoteArgs {
+  readonly name: string;
+  readonly version: string;
+  readonly stage: StageName;
+  readonly reason?: string;
+  readonly actor?: string;
+}
+
+export interface PromoteResult {
+  readonly name: string;
+  readonly version: string;
+  readonly stage: StageName;
+  readonly archived_version: string | null;
+  readonly endpoint: string | null;
+}
+
+export interface RollbackArgs {
+  readonly name: string;
+  readonly reason?: string;
+  readonly actor?: string;
+}
+
+export interface RollbackResult {
+  readonly name: string;
+  readonly from_version: string | null;
+  readonly to_version: string;
+  readonly endpoint: string | null;
+  readonly reason: string;
+}
+
+export interface StopResult {
+  readonly name: string;
+  readonly stopped_version: string | null;
+  readonly archived: boolean;
+}
+
+export interface AgentInfo {
+  readonly pid: number;
+  readonly workspace: string;
+  readonly started_at: string;
+  readonly uptime_s: number;
+  readonly deployments: number;
+  readonly version: string;
+}
+
+/** Request channels: name → [argument, result]. */
+export interface RequestChannels {
+  'agent.info': [Record<string, never>, AgentInfo];
+  'agent.shutdown': [Record<string, never>, { readonly stopping: true }];
+  'deploy.start': [DeployStartArgs, DeployStartResult];
+  'deploy.status': [{ readonly name: string }, DeploymentStatus];
+  'deploy.list': [Record<string, never>, readonly DeploymentSummary[]];
+  'deploy.promote': [PromoteArgs, PromoteResult];
+  'deploy.rollback': [RollbackArgs, RollbackResult];
+  'deploy.stop': [{ readonly name: string; readonly reason?: string }, StopResult];
+  'deploy.inspect': [{ readonly model: string }, Readonly<Record<string, unknown>>];
+}
+
+export type RequestChannel = keyof RequestChannels;
+export type ChannelArgs<C extends RequestChannel> = RequestChannels[C][0];
+export type ChannelResult<C extends RequestChannel> = RequestChannels[C][1];
+
+/** A step of a long operation, streamed while it runs. */
+export interface ProgressEvent {
+  readonly step: string;
+  readonly message: string;
+  /** 0–1 when known. */
+  readonly value?: number;
+}
+
+/** Push channels: name → payload. */
+export interface PushChannels {
+  progress: ProgressEvent & { readonly operation: string };
+  'deployment.changed': { readonly name: string };
+}
+
+/** Errors cross the contract as data and are rethrown as real errors on the other side. */
+export interface ContractError {
+  readonly code: string;
+  readonly message: string;
+  readonly detail?: unknown;
+}
+
+/** The full client-side surface: what the renderer (via preload or web client) and the CLI call. */
+export type ControlPlaneClient = {
+  invoke<C extends RequestChannel>(channel: C, args: ChannelArgs<C>, onProgress?: (p: ProgressEvent) => void): Promise<ChannelResult<C>>;
+};
+
+/** Every request channel, listed once so the surface is pinned by a test. */
+export const REQUEST_CHANNELS: readonly RequestChannel[] = [
+  'agent.info',
+  'agent.shutdown',
+  'deploy.start',
+  'deploy.status',
+  'deploy.list',
+  'deploy.promote',
+  'deploy.rollback',
+  'deploy.stop',
+  'deploy.inspect',
+];
