@@ -73,13 +73,13 @@ const probeSchema = z.object({
 
 // Defaults are factories so no two parses share (and could alias) the same array object.
 const deploySchema = z.object({
-  export_format: z.array(z.enum(EXPORT_FORMATS)).min(1).default(() => ['torchscript', 'onnx']),
+  export_format: z.array(z.enum(EXPORT_FORMATS)).min(1).default((): ExportFormat[] => ['torchscript', 'onnx']),
   quantize: z.boolean().default(false),
   latency_threshold_ms: positive().default(2000),
   error_rate_threshold: z.number().min(0).max(1).default(0.1),
   rollback_checks: intAtLeast(1).default(3),
   monitor_interval_s: positive().default(30),
-  alert_on: z.array(z.enum(ALERT_CHANNELS)).default(() => ['slack', 'log']),
+  alert_on: z.array(z.enum(ALERT_CHANNELS)).default((): AlertChannel[] => ['slack', 'log']),
   log_path: nonEmpty().default('experiments/deploy_logs'),
   registry_path: nonEmpty().default('experiments/model_registry'),
   slack_webhook_url: z.string().refine(isHttpUrl).nullable().default(null),

@@ -17,7 +17,7 @@ import { FramewormError, toFramewormError } from '../common/errors.js';
 import { isModelType, isStage, type ModelType, type Target } from '../common/types.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
-import { inspectModelFile } from '../inspect/inspect.js';
+import { inspectModelFile, type InspectionReport } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
@@ -80,49 +80,58 @@ export class DeploymentManager {
     }
     const type = resolveType(args.type ?? 'auto', report.type, args.model);
 
-    progress({ step: 'register', message: `registering ${args.name}`, value: 0.3 });
-    const record = this.registry.registerVersion({
-      name: args.name,
-      ...(args.version !== undefined ? { version: args.version } : {}),
-      type,
-      target,
-      artifacts: {},
-      lineage: {
-        checkpoint_sha256: report.sha256,
-        source_path: path.resolve(args.model),
-        git_commit: workspaceGitCommit(this.workspace.root),
-        config_snapshot: configSnapshot(this.config),
-        hyper_parameters: report.hyper_parameters,
-        training_metrics: null,
-        epoch: null,
-        dataset_checksum: null,
-        artifact_hashes: {},
-        image_digest: null,
-      },
-      actor: args.actor ?? 'cli',
-    });
-    const version = record.version;
+    const version = args.version ?? this.nextVersion(args.name);
+    if (this.registry.getVersion(args.name, version)) {
+      throw new FramewormError('E_CONFLICT', `model ${args.name} already has version ${version}`);
+    }
+    // Everything that can fail (export, load, port) happens before the registry is touched, so
+    // a failed deploy leaves the registry and the event log exactly as they were.
     const exportDir = this.workspace.exportDir(args.name, version);
     let backend: Backend | null = null;
+    let registered = false;
     try {
-      progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.4 });
+      progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.3 });
       const manifest = storeOnnxArtifact(exportDir, { name: args.name, version, type, source: args.model, report });
-      const artifactHashes = Object.fromEntries(Object.entries(manifest.files).map(([f, v]) => [f, v.sha256]));
-      this.registry.updateArtifacts(args.name, version, { onnx: path.join(exportDir, 'model.onnx'), manifest: path.join(exportDir, 'manifest.json') });
-      this.registry.updateLineage(args.name, version, { artifact_hashes: artifactHashes });
+      const modelPath = path.join(exportDir, 'model.onnx');
+      let live: LiveDeployment | null = null;
+      if (stage === 'production') {
+        progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
+        backend = await this.loadBackend(args.name, version, type, modelPath);
+        progress({ step: 'serve', message: 'opening the stable endpoint', value: 0.7 });
+        live = await this.ensureEndpoint(args.name, args.port);
+      }
 
-      if (stage === 'staging') {
-        this.registry.promote(args.name, version, 'staging', { actor: args.actor ?? 'cli', reason: 'deploy start --stage staging' });
+      progress({ step: 'register', message: `registering ${args.name} ${version}`, value: 0.8 });
+      const actor = args.actor ?? 'cli';
+      this.registry.registerVersion({
+        name: args.name,
+        version,
+        type,
+        target,
+        artifacts: { onnx: modelPath, manifest: path.join(exportDir, 'manifest.json') },
+        lineage: {
+          checkpoint_sha256: report.sha256,
+          source_path: path.resolve(args.model),
+          git_commit: workspaceGitCommit(this.workspace.root),
+          config_snapshot: configSnapshot(this.config),
+          hyper_parameters: report.hyper_parameters,
+          training_metrics: trainingMetricsOf(report),
+          epoch: epochOf(report),
+          dataset_checksum: null,
+          artifact_hashes: Object.fromEntries(Object.entries(manifest.files).map(([f, v]) => [f, v.sha256])),
+          image_digest: null,
+        },
+        actor,
+      });
+      registered = true;
+
+      if (!live || !backend) {
+        this.registry.promote(args.name, version, 'staging', { actor, reason: 'deploy start --stage staging' });
         this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'staging', endpoint: null });
         return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
       }
-
-      progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.6 });
-      backend = await this.loadBackend(args.name, version, type, path.join(exportDir, 'model.onnx'));
-      progress({ step: 'serve', message: 'opening the stable endpoint', value: 0.8 });
-      const live = await this.ensureEndpoint(args.name, args.port);
-      const { archived } = this.registry.promote(args.name, version, 'production', { actor: args.actor ?? 'cli', reason: 'deploy start' });
-      await this.switchTo(args.name, live, backend);
+      const { archived } = this.registry.promote(args.name, version, 'production', { actor, reason: 'deploy start' });
+      await this.switchTo(live, backend);
       backend = null;
       this.registry.setEndpoint(args.name, { port: live.port, target });
       const endpoint = this.urlFor(live.port);
@@ -133,10 +142,20 @@ export class DeploymentManager {
       // A failed deploy leaves nothing registered and nothing half-made on disk.
       if (backend) await backend.dispose().catch(() => {});
       this.closeIdleEndpoint(args.name);
-      this.registry.deleteVersion(args.name, version);
+      if (registered) this.registry.deleteVersion(args.name, version);
       fs.rmSync(exportDir, { recursive: true, force: true });
       throw toFramewormError(err);
     }
+  }
+
+  /** The next free `v<N>` label of a model. */
+  private nextVersion(name: string): string {
+    const numbers = this.registry
+      .listVersions(name)
+      .map((v) => /^v(\d+)$/.exec(v.version)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number);
+    return `v${Math.max(0, ...numbers) + 1}`;
   }
 
   /** `deploy promote`: moves a version between stages; production switches traffic to it. */
@@ -162,7 +181,7 @@ export class DeploymentManager {
           this.closeIdleEndpoint(args.name);
           throw err;
         }
-        await this.switchTo(args.name, live, backend);
+        await this.switchTo(live, backend);
         this.registry.setEndpoint(args.name, { port: live.port, target: target.target });
         return { name: args.name, version: args.version, stage: 'production', archived_version: archived?.version ?? null, endpoint: this.urlFor(live.port) };
       }
@@ -192,7 +211,7 @@ export class DeploymentManager {
         const live = await this.ensureEndpoint(args.name);
         this.registry.rollback(args.name, { reason, actor: args.actor ?? 'cli', toVersion: to.version });
         progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
-        await this.switchTo(args.name, live, backend);
+        await this.switchTo(live, backend);
         backend = null;
         this.registry.setEndpoint(args.name, { port: live.port, target: to.target });
         this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: true });
@@ -262,7 +281,7 @@ export class DeploymentManager {
             await backend.dispose();
             throw err;
           });
-          await this.switchTo(model.name, live, backend);
+          await this.switchTo(live, backend);
         });
         this.registry.recordEvent(model.name, 'restore', { version: production.version, endpoint: this.endpointUrl(model.name) });
         log(`restored ${model.name} ${production.version} at ${this.endpointUrl(model.name) ?? '?'}`);
@@ -291,28 +310,39 @@ export class DeploymentManager {
     if (existing) return existing;
     const model = this.registry.getModel(name);
     const claimed = new Set(this.registry.listModels().filter((m) => m.name !== name && m.endpoint_port !== null).map((m) => m.endpoint_port as number));
-    const port = requestedPort ?? model?.endpoint_port ?? (await allocatePort(this.config.host, this.config.port_range_start, claimed));
-    const endpoint = new StableEndpoint({
-      name,
-      host: this.config.host,
-      port,
-      maxBodyBytes: this.config.max_body_bytes,
-      requestTimeoutMs: this.config.request_timeout_ms,
-    });
-    await endpoint.listen();
+    const fixed = requestedPort ?? model?.endpoint_port ?? null;
+    let endpoint: StableEndpoint | null = null;
+    // A free port can be taken between the probe and the listen (another agent, another
+    // program); an auto-allocated port is then re-picked, a fixed one is an error.
+    for (let attempt = 0; endpoint === null; attempt++) {
+      const port = fixed ?? (await allocatePort(this.config.host, this.config.port_range_start, claimed));
+      const candidate = new StableEndpoint({
+        name,
+        host: this.config.host,
+        port,
+        maxBodyBytes: this.config.max_body_bytes,
+        requestTimeoutMs: this.config.request_timeout_ms,
+      });
+      try {
+        await candidate.listen();
+        endpoint = candidate;
+      } catch (err) {
+        if (fixed !== null || attempt >= 5 || toFramewormError(err).code !== 'E_PORT_IN_USE') throw err;
+        claimed.add(port);
+      }
+    }
     const live: LiveDeployment = { endpoint, port: endpoint.port, backend: null };
     this.live.set(name, live);
     return live;
   }
 
-  private async switchTo(name: string, live: LiveDeployment, backend: Backend): Promise<void> {
+  private async switchTo(live: LiveDeployment, backend: Backend): Promise<void> {
     const old = await live.endpoint.switchBackend(backend);
     live.backend = backend;
     if (old && old !== backend) {
       await old.drain();
       await old.dispose();
     }
-    void name;
   }
 
   private async stopServing(name: string): Promise<void> {
@@ -379,6 +409,15 @@ function resolveType(requested: string, detected: ModelType, file: string): Mode
     throw new FramewormError('E_INPUT', `--type ${requested} contradicts ${file}: it looks like ${detected}`);
   }
   return requested;
+}
+
+function trainingMetricsOf(report: InspectionReport): Record<string, unknown> | null {
+  const state = report.metadata.training_state;
+  return state && typeof state === 'object' ? (state as Record<string, unknown>) : null;
+}
+
+function epochOf(report: InspectionReport): number | null {
+  return typeof report.metadata.epoch === 'number' ? report.metadata.epoch : null;
 }
 
 function toView(v: VersionRecord): VersionView {

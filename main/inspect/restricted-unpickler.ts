@@ -66,7 +66,7 @@ const REFUSED_OPCODE_NAMES: Readonly<Record<number, string>> = {
 
 class Machine {
   private pos = 0;
-  private stack: PickleValue[] = [];
+  private readonly stack: PickleValue[] = [];
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PickleValue>();
 

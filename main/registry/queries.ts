@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { FramewormError } from '../common/errors.js';
 import type { Stage } from '../common/types.js';
 import type { JsonObject } from '../events/json.js';
-import type { ModelRow, VersionRow } from './records.js';
+import type { EventRow, ModelRow, TransitionRow, VersionRow } from './records.js';
 
 const VERSION_SELECT = `
   SELECT v.id, v.model_id, m.name AS model_name, v.version, v.type, v.target, v.stage,
@@ -24,6 +24,13 @@ export function requireModelRow(db: Database.Database, name: string): ModelRow {
   const names = db.prepare<[], { name: string }>('SELECT name FROM models ORDER BY name').all().map((r) => r.name);
   const known = names.length > 0 ? `models: ${names.join(', ')}` : 'the registry is empty';
   throw new FramewormError('E_NOT_FOUND', `no model named ${name} in the registry (${known})`);
+}
+
+/** Creates a model row (first registration of a name). */
+export function insertModel(db: Database.Database, name: string, target: string, at: string): ModelRow {
+  db.prepare<[string, string, string]>("INSERT INTO models (name, created_at, target, settings) VALUES (?, ?, ?, '{}')")
+    .run(name, at, target);
+  return requireModelRow(db, name);
 }
 
 export function versionRow(db: Database.Database, name: string, version: string): VersionRow | undefined {
@@ -130,4 +137,36 @@ export function insertEventRow(
   db.prepare<[number, string | null, string, string, string]>(
     'INSERT INTO events (model_id, version, event, payload, ts) VALUES (?, ?, ?, ?, ?)',
   ).run(modelId, version, event, JSON.stringify(fields), ts);
+}
+
+export function modelSummaryRows(db: Database.Database): (ModelRow & { production: string | null; version_count: number })[] {
+  return db
+    .prepare<[], ModelRow & { production: string | null; version_count: number }>(
+      `SELECT m.*,
+         (SELECT version FROM versions WHERE model_id = m.id AND stage = 'production') AS production,
+         (SELECT COUNT(*) FROM versions WHERE model_id = m.id) AS version_count
+       FROM models m ORDER BY m.name`,
+    )
+    .all();
+}
+
+export function transitionRows(db: Database.Database, modelId: number): TransitionRow[] {
+  return db
+    .prepare<[number], TransitionRow>(
+      `SELECT v.version, t.from_stage, t.to_stage, t.actor, t.reason, t.at
+       FROM transitions t JOIN versions v ON v.id = t.version_id
+       WHERE v.model_id = ? ORDER BY t.id`,
+    )
+    .all(modelId);
+}
+
+/** The last `limit` events of a model, newest first. */
+export function lastEventRows(db: Database.Database, modelId: number, limit: number): EventRow[] {
+  return db
+    .prepare<[number, number], EventRow>(
+      `SELECT e.id, m.name AS model, e.version, e.event, e.payload, e.ts
+       FROM events e JOIN models m ON m.id = e.model_id
+       WHERE e.model_id = ? ORDER BY e.id DESC LIMIT ?`,
+    )
+    .all(modelId, limit);
 }

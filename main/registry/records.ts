@@ -78,6 +78,44 @@ export type EventRecord = {
   readonly fields: JsonObject;
 };
 
+export interface RegisterInput {
+  readonly name: string;
+  /** Default: the next `v<N>`. */
+  readonly version?: string;
+  readonly type: ModelType;
+  readonly target: Target;
+  readonly artifacts?: Artifacts;
+  readonly lineage?: LineageInput;
+  /** dev (default) or staging; production is reached by `promote`. */
+  readonly stage?: Stage;
+  readonly actor?: string;
+}
+
+export interface ChangeOptions {
+  /** Who asked: `user`, `cli`, `gui`, `watcher`, … (default `user`). */
+  readonly actor?: string;
+  readonly reason?: string | null;
+}
+
+export interface RollbackOptions {
+  readonly reason: string;
+  readonly actor?: string;
+  /** Roll back to this archived version instead of the one that most recently left production. */
+  readonly toVersion?: string;
+}
+
+export interface PromoteResult {
+  readonly version: VersionRecord;
+  /** The previous production version, archived by this promotion. */
+  readonly archived: VersionRecord | null;
+}
+
+export interface RollbackResult {
+  /** The production version that was archived (null when none was in production). */
+  readonly from: VersionRecord | null;
+  readonly to: VersionRecord;
+}
+
 /** Raw rows as better-sqlite3 returns them. */
 export interface ModelRow {
   id: number;

@@ -3,7 +3,9 @@
  * have been applied; each runs in its own write transaction together with the version bump,
  * so a crash mid-migration leaves the previous, consistent schema.
  */
-import type Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { FramewormError } from '../common/errors.js';
 
 export interface Migration {
@@ -119,4 +121,31 @@ export function migrate(
     }).immediate();
   }
   return { from, to: Math.max(userVersion(db), from), applied };
+}
+
+/**
+ * Opens the registry database file (creating its folder), sets the connection up for several
+ * processes (WAL so readers never block the writer, a 5 s busy timeout so writers queue instead
+ * of failing, foreign keys on) and migrates it. Unreadable / non-SQLite files → E_INPUT.
+ */
+export function openRegistryDatabase(dbPath: string): Database.Database {
+  fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(dbPath);
+    // busy_timeout first: switching to WAL needs a lock another process may hold.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, dbPath);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof FramewormError) throw err;
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code === 'SQLITE_CANTOPEN') {
+      throw new FramewormError('E_INPUT', `registry database ${dbPath} cannot be opened: ${(err as Error).message}`);
+    }
+    throw err;
+  }
 }

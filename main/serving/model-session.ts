@@ -1,0 +1,312 @@
+/**
+ * Main-thread side of the inference workers: load a model into a small pool of worker threads,
+ * dispatch runs to the least busy one, and turn worker failures into E_RUNTIME errors instead of
+ * requests that never settle.
+ */
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { access, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FramewormError } from '../common/errors.js';
+import { prepareTransfer, type FromWorker, type ModelIo, type TensorValue, type WorkerInit } from './tensor-types.js';
+
+export interface ModelSessionOptions {
+  readonly modelPath: string;
+  /** onnxruntime intra-op threads per worker (default 1). */
+  readonly threads?: number;
+  /** Worker threads, each with its own copy of the model (default 1). */
+  readonly workers?: number;
+}
+
+/** What the schemas need from a session; lets them be exercised against any runner. */
+export interface InferenceRunner {
+  readonly io: ModelIo;
+  run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>>;
+}
+
+/** Crashes tolerated within CRASH_WINDOW_MS before the session stops respawning workers. */
+const MAX_CRASHES = 5;
+const CRASH_WINDOW_MS = 60_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+
+interface Pending {
+  resolve(outputs: Record<string, TensorValue>): void;
+  reject(err: Error): void;
+}
+
+interface ReadyInfo {
+  readonly io: ModelIo;
+  readonly warmupMs: number;
+}
+
+let entryCache: Promise<{ url: URL; options: WorkerOptions }> | undefined;
+
+/**
+ * Where the worker script is. From dist/ it is the compiled .js next to this file. From the
+ * TypeScript sources (vitest, tsx) the worker is a .ts file; Node 20 does not apply `--import tsx`
+ * module hooks inside worker threads (checked: ERR_UNKNOWN_FILE_EXTENSION), so a tiny data: URL
+ * bootstrap registers tsx inside the worker first and then imports the .ts entry.
+ */
+function workerEntry(): Promise<{ url: URL; options: WorkerOptions }> {
+  entryCache ??= (async () => {
+    const here = import.meta.url;
+    if (!here.endsWith('.ts')) return { url: new URL('./inference-worker.js', here), options: {} };
+    const target = new URL('./inference-worker.ts', here).href;
+    const require = createRequire(here);
+    const pkgPath = require.resolve('tsx/package.json');
+    const pkg = JSON.parse(await readFile(pkgPath, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
+    const apiRel = pkg.exports['./esm/api']?.import?.default;
+    if (!apiRel) throw new FramewormError('E_INTERNAL', 'cannot find tsx/esm/api to start the TypeScript inference worker');
+    const api = pathToFileURL(path.join(path.dirname(pkgPath), apiRel)).href;
+    const code = `import { register } from ${JSON.stringify(api)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
+    return { url: new URL(`data:text/javascript,${encodeURIComponent(code)}`), options: {} };
+  })();
+  return entryCache;
+}
+
+/** One worker thread and the requests waiting on it. */
+class WorkerHandle {
+  readonly pending = new Map<number, Pending>();
+  readonly ready: Promise<ReadyInfo>;
+  state: 'starting' | 'ready' | 'closing' | 'exited' = 'starting';
+  private readonly worker: Worker;
+  private lastError: Error | undefined;
+  private settleReady!: { resolve(info: ReadyInfo): void; reject(err: Error): void };
+  private readonly exited: Promise<number>;
+  private nextId = 1;
+
+  constructor(url: URL, options: WorkerOptions, init: WorkerInit, private readonly onCrash: (h: WorkerHandle) => void) {
+    this.ready = new Promise<ReadyInfo>((resolve, reject) => (this.settleReady = { resolve, reject }));
+    // A load failure is reported through `ready`; don't let it surface as an unhandled rejection.
+    this.ready.catch(() => undefined);
+    this.worker = new Worker(url, { ...options, workerData: init });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (err) => (this.lastError = err));
+    this.exited = new Promise((resolve) => this.worker.once('exit', (code) => resolve(this.onExit(code))));
+  }
+
+  get busy(): number {
+    return this.pending.size;
+  }
+
+  run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>> {
+    const id = this.nextId++;
+    const { tensors, transfer } = prepareTransfer(feeds);
+    return new Promise((resolve, reject) => {
+      if (this.state === 'exited') return reject(new FramewormError('E_RUNTIME', 'the inference worker is not running'));
+      this.pending.set(id, { resolve, reject });
+      // Keep the process alive only while work is outstanding, so a forgotten session can't hang it.
+      if (this.pending.size === 1) this.worker.ref();
+      try {
+        this.worker.postMessage({ type: 'run', id, feeds: tensors }, transfer);
+      } catch (err) {
+        this.settle(id);
+        reject(new FramewormError('E_RUNTIME', `cannot send the request to the inference worker: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  /** Asks the worker to release its session and exit; terminates it if it does not in time. */
+  async close(): Promise<void> {
+    if (this.state === 'exited') return;
+    this.state = 'closing';
+    this.worker.postMessage({ type: 'close' });
+    const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Ends the thread abruptly. `asCrash` makes it look like a crash (fault injection). */
+  async kill(asCrash: boolean): Promise<void> {
+    if (this.state === 'exited') return;
+    if (!asCrash) this.state = 'closing';
+    await this.worker.terminate();
+    await this.exited;
+  }
+
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    if (this.pending.size === 0 && this.state === 'ready') this.worker.unref();
+    return p;
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'ready':
+        this.state = 'ready';
+        if (this.pending.size === 0) this.worker.unref();
+        this.settleReady.resolve({ io: m.io, warmupMs: m.warmupMs });
+        break;
+      case 'load-error':
+        // The worker ends by itself after reporting; its exit is then expected, not a crash.
+        this.state = 'closing';
+        this.settleReady.reject(new FramewormError('E_RUNTIME', m.message));
+        break;
+      case 'result':
+        this.settle(m.id)?.resolve(m.outputs);
+        break;
+      case 'run-error':
+        this.settle(m.id)?.reject(new FramewormError('E_RUNTIME', `inference failed: ${m.message}`));
+        break;
+      case 'closed':
+        break;
+    }
+  }
+
+  private onExit(code: number): number {
+    const expected = this.state === 'closing';
+    this.state = 'exited';
+    const why = this.lastError ? `: ${this.lastError.message}` : '';
+    this.settleReady.reject(new FramewormError('E_RUNTIME', `the inference worker exited while loading the model (code ${code})${why}`));
+    for (const p of this.pending.values()) {
+      p.reject(new FramewormError('E_RUNTIME', `the inference worker crashed (exit code ${code})${why} while running this request`));
+    }
+    this.pending.clear();
+    if (!expected) this.onCrash(this);
+    return code;
+  }
+}
+
+/** A loaded ONNX model served by a pool of inference worker threads. */
+export class ModelSession implements InferenceRunner {
+  private readonly handles: WorkerHandle[];
+  private disposing: Promise<void> | null = null;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private crashTimes: number[] = [];
+  private brokenReason: string | null = null;
+
+  private io_: ModelIo | undefined;
+  private warmupMs_ = -1;
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly entry: { url: URL; options: WorkerOptions },
+    workers: number,
+  ) {
+    this.handles = Array.from({ length: workers }, () => this.spawn());
+  }
+
+  /** The graph's inputs and outputs (names, dtypes, shapes). */
+  get io(): ModelIo {
+    if (!this.io_) throw new FramewormError('E_INTERNAL', 'the model session is not loaded');
+    return this.io_;
+  }
+
+  /** Duration of the slowest worker's warm-up inference in ms (-1 when the inputs could not be faked). */
+  get warmupMs(): number {
+    return this.warmupMs_;
+  }
+
+  /** Starts the workers, loads and warms up the model in each; E_INPUT / E_RUNTIME on failure. */
+  static async load(options: ModelSessionOptions): Promise<ModelSession> {
+    const threads = options.threads ?? 1;
+    const workers = options.workers ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) throw new FramewormError('E_USAGE', `threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(workers) || workers < 1) throw new FramewormError('E_USAGE', `workers must be a positive integer, got ${workers}`);
+    const modelPath = path.resolve(options.modelPath);
+    try {
+      await access(modelPath);
+    } catch {
+      throw new FramewormError('E_INPUT', `model file not found or unreadable: ${modelPath}`);
+    }
+    const entry = await workerEntry();
+    const session = new ModelSession({ modelPath, threads }, entry, workers);
+    try {
+      const infos = await Promise.all(session.handles.map((h) => h.ready));
+      session.io_ = infos[0]!.io;
+      session.warmupMs_ = Math.max(...infos.map((i) => i.warmupMs));
+    } catch (err) {
+      await session.dispose();
+      throw err;
+    }
+    return session;
+  }
+
+  /** Requests currently being run or queued in the workers. */
+  get pendingRuns(): number {
+    return this.inFlight;
+  }
+
+  /** Number of worker threads in the pool that are loaded and serving. */
+  get liveWorkers(): number {
+    return this.handles.filter((h) => h.state === 'ready').length;
+  }
+
+  /**
+   * Runs one inference on the least busy worker. Input buffers that a tensor fully owns are
+   * transferred to the worker (the caller's arrays become detached); others are copied.
+   */
+  async run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>> {
+    if (this.disposing) throw new FramewormError('E_RUNTIME', 'the model session has been disposed');
+    this.inFlight++;
+    try {
+      const handle = await this.pick();
+      return await handle.run(feeds);
+    } finally {
+      if (--this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Resolves when no run is in flight. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Kills one worker thread abruptly, exactly as a native crash would end it (its pending
+   * requests fail with E_RUNTIME, a replacement starts). For fault-injection tests and drills.
+   */
+  async crashWorker(index = 0): Promise<void> {
+    const h = this.handles[index];
+    if (!h) throw new FramewormError('E_USAGE', `no worker ${index} (pool size ${this.handles.length})`);
+    await h.kill(true);
+  }
+
+  /** Refuses new runs, waits for in-flight ones, then releases the sessions and ends the threads. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      await this.idle();
+      await Promise.all(this.handles.map((h) => h.close()));
+    })();
+    return this.disposing;
+  }
+
+  private spawn(): WorkerHandle {
+    return new WorkerHandle(this.entry.url, this.entry.options, this.init, (h) => this.onCrash(h));
+  }
+
+  private onCrash(h: WorkerHandle): void {
+    if (this.disposing) return;
+    const now = Date.now();
+    this.crashTimes = this.crashTimes.filter((t) => now - t < CRASH_WINDOW_MS);
+    this.crashTimes.push(now);
+    if (this.crashTimes.length > MAX_CRASHES) {
+      this.brokenReason = `the inference worker crashed ${this.crashTimes.length} times in ${CRASH_WINDOW_MS / 1000} s; not restarting it`;
+      return;
+    }
+    const i = this.handles.indexOf(h);
+    if (i >= 0) this.handles[i] = this.spawn();
+  }
+
+  private async pick(): Promise<WorkerHandle> {
+    let best: WorkerHandle | undefined;
+    for (const h of this.handles) if (h.state === 'ready' && (!best || h.busy < best.busy)) best = h;
+    if (best) return best;
+    // Only replacements still loading: wait for the first one to be ready.
+    const starting = this.handles.filter((h) => h.state === 'starting');
+    if (starting.length > 0) {
+      try {
+        await Promise.any(starting.map((h) => h.ready));
+      } catch {
+        /* every replacement failed to load; reported below */
+      }
+      const ready = this.handles.find((h) => h.state === 'ready');
+      if (ready) return ready;
+    }
+    throw new FramewormError('E_RUNTIME', `no inference worker is running${this.brokenReason ? `: ${this.brokenReason}` : ''}`);
+  }
+}

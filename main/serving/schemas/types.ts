@@ -1,0 +1,38 @@
+/**
+ * The contract between the HTTP layer and per-architecture request handling.
+ */
+import type { ModelType } from '../../common/types.js';
+import type { InferenceRunner } from '../model-session.js';
+
+/** A 4xx answer: the request is wrong, not the server. Never counts toward the error rate. */
+export class RequestError extends Error {
+  override readonly name = 'RequestError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly detail?: unknown,
+  ) {
+    super(message);
+    if (!Number.isInteger(status) || status < 400 || status > 499) throw new RangeError(`RequestError status must be 4xx, got ${status}`);
+  }
+}
+
+export interface SchemaLimits {
+  /** Largest batch (first, symbolic dimension) a request may ask for. */
+  readonly maxBatchSize: number;
+}
+
+export interface SchemaContext {
+  readonly session: InferenceRunner;
+  readonly limits: SchemaLimits;
+}
+
+/**
+ * Turns a parsed JSON request body into model feeds and the outputs into a JSON response body
+ * for one architecture. Throws {@link RequestError} for invalid requests; anything else thrown
+ * is a server fault (5xx).
+ */
+export interface InferenceSchema {
+  readonly type: ModelType;
+  handle(body: unknown, ctx: SchemaContext): Promise<object>;
+}

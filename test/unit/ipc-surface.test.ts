@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REQUEST_CHANNELS } from '../../preload/contract.js';
+import { ControlPlane } from '../../main/agent/control-plane.js';
+
+const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-surface-'));
+const plane = ControlPlane.open(ws);
+
+afterAll(async () => {
+  await plane.dispose();
+  fs.rmSync(ws, { recursive: true, force: true });
+});
+
+describe('control-plane surface', () => {
+  it('serves exactly the channels the contract lists (a new channel is a deliberate change)', () => {
+    const handlers = plane.handlers(() => {});
+    expect(Object.keys(handlers).sort()).toEqual([...REQUEST_CHANNELS].sort());
+    expect([...REQUEST_CHANNELS].sort()).toEqual([
+      'agent.info',
+      'agent.shutdown',
+      'deploy.inspect',
+      'deploy.list',
+      'deploy.promote',
+      'deploy.rollback',
+      'deploy.start',
+      'deploy.status',
+      'deploy.stop',
+    ]);
+  });
+
+  it('creates the workspace layout of the design', () => {
+    for (const dir of ['experiments/model_registry', 'experiments/deploy_logs', 'experiments/deploy_exports']) {
+      expect(fs.statSync(path.join(ws, dir)).isDirectory()).toBe(true);
+    }
+    expect(fs.existsSync(path.join(ws, 'experiments/model_registry/registry.db'))).toBe(true);
+  });
+});
