@@ -146,6 +146,7 @@ export const DEFAULT_CONFIG: DeployConfig = deepFreeze(deploySchema.parse({}));
 
 function showValue(value: unknown): string {
   if (value === undefined) return 'nothing';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value); // JSON would say null
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
@@ -181,7 +182,8 @@ function levenshtein(a: string, b: string): number {
 function unknownKeyWarning(source: string, keyPath: string, key: string, known: readonly string[]): string {
   const close = known
     .map((k) => ({ k, d: levenshtein(key.toLowerCase(), k) }))
-    .filter(({ d }) => d <= 3)
+    // Short keys get a small edit budget so "oops" is not "corrected" to "host".
+    .filter(({ d }) => d <= Math.min(3, Math.floor(key.length / 3)))
     .sort((x, y) => x.d - y.d)[0];
   const hint = close ? ` (did you mean ${close.k}?)` : '';
   return `${source}: unknown key ${keyPath} is ignored${hint}`;
@@ -214,12 +216,13 @@ function configError(source: string, problems: readonly string[]): FramewormErro
  * (normally `configs/deploy_config.yaml`). Throws FramewormError('E_CONFIG').
  */
 export function parseDeployConfig(text: string, sourceName: string = CONFIG_RELATIVE_PATH): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  // prettyErrors computes linePos; its message suffix " at line L, column C:" is stripped below.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const syntaxError = doc.errors[0];
   if (syntaxError) {
     const pos = syntaxError.linePos?.[0];
     const where = pos ? `${sourceName}:${pos.line}:${pos.col}` : sourceName;
-    const firstLine = syntaxError.message.split('\n')[0] ?? syntaxError.message;
+    const firstLine = (syntaxError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
     throw new FramewormError('E_CONFIG', `${where}: YAML syntax error: ${firstLine}`);
   }
   const root: unknown = doc.toJS();

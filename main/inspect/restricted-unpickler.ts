@@ -53,6 +53,9 @@ const ALLOWED_GLOBALS: ReadonlyMap<string, PickleGlobal> = new Map<string, Pickl
 /** Modules whose presence means an attack rather than an unusual but honest file. */
 const HOSTILE_MODULES = new Set(['os', 'posix', 'nt', 'subprocess', 'builtins', '__builtin__', 'sys', 'shutil', 'socket', 'importlib', 'runpy', 'pickle', 'marshal', 'ctypes', 'pty', 'webbrowser', 'code', 'codecs', '_codecs', 'operator', 'functools', 'types']);
 
+/** Libraries whose other globals are refused without the "pickled whole model" hint. */
+const LIBRARY_MODULES = new Set(['torch', 'numpy', 'collections', 'copyreg', 'copy_reg']);
+
 /** Names of the standard opcodes we refuse, so the error says what the file tried. */
 const REFUSED_OPCODE_NAMES: Readonly<Record<number, string>> = {
   0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT', 0x4c: 'LONG', 0x50: 'PERSID',
@@ -117,7 +120,10 @@ class Machine {
         const items = this.popMark();
         return this.setItems(this.top(), items);
       }
-      case 0x61: return this.append(this.top(), this.popN(1)); // APPEND
+      case 0x61: { // APPEND
+        const items = this.popN(1);
+        return this.append(this.top(), items);
+      }
       case 0x65: { // APPENDS
         const items = this.popMark();
         return this.append(this.top(), items);
@@ -234,7 +240,7 @@ class Machine {
     if (allowed) return allowed;
     const root = module.split('.')[0] ?? module;
     // A class from the user's own package is usually `torch.save(model)` rather than an attack.
-    const hint = HOSTILE_MODULES.has(root)
+    const hint = HOSTILE_MODULES.has(root) || LIBRARY_MODULES.has(root)
       ? ''
       : ' (if this file is a whole pickled model, re-save it with torch.save(model.state_dict(), path))';
     throw new FramewormError(

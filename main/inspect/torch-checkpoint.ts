@@ -56,6 +56,12 @@ const STATE_DICT_KEYS = ['model_state_dict', 'state_dict'] as const;
 const TRAINER_KEYS = ['training_state', 'epoch', 'optimizer_state_dict', 'global_step'];
 
 function findPickle(zip: ZipArchive, label: string): string {
+  if (zip.entries.some((e) => e.name.endsWith('/constants.pkl')) && zip.entries.some((e) => e.name.includes('/code/'))) {
+    throw new FramewormError(
+      'E_INPUT',
+      `${label} is a TorchScript archive (torch.jit.save), not a state-dict checkpoint: re-save it with torch.save(model.state_dict(), path)`,
+    );
+  }
   const candidates = zip.entries.filter((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'));
   if (candidates.length === 0) {
     const names = zip.entries.slice(0, 5).map((e) => e.name);

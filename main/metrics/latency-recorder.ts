@@ -128,7 +128,8 @@ class Bucket {
   }
 
   percentileMs(p: number): number {
-    return this.count === 0 ? 0 : this.hist.getValueAtPercentile(p) / 1000;
+    // HDR reports a bucket's highest equivalent value, which can exceed the exact maximum.
+    return this.count === 0 ? 0 : Math.min(this.hist.getValueAtPercentile(p), this.maxUs) / 1000;
   }
 }
 

@@ -13,6 +13,7 @@ const VERSION_SELECT = `
          v.artifacts, v.lineage, v.created_at, v.deployed_at, v.archived_at
   FROM versions v JOIN models m ON m.id = v.model_id`;
 
+/** The model's row, or undefined. */
 export function modelRow(db: Database.Database, name: string): ModelRow | undefined {
   return db.prepare<[string], ModelRow>('SELECT * FROM models WHERE name = ?').get(name);
 }
@@ -33,12 +34,14 @@ export function insertModel(db: Database.Database, name: string, target: string,
   return requireModelRow(db, name);
 }
 
+/** The row of `name`/`version`, or undefined. */
 export function versionRow(db: Database.Database, name: string, version: string): VersionRow | undefined {
   return db
     .prepare<[string, string], VersionRow>(`${VERSION_SELECT} WHERE m.name = ? AND v.version = ?`)
     .get(name, version);
 }
 
+/** The model's version strings in registration order. */
 export function versionNames(db: Database.Database, modelId: number): string[] {
   return db
     .prepare<[number], { version: string }>('SELECT version FROM versions WHERE model_id = ? ORDER BY id')
@@ -56,16 +59,19 @@ export function requireVersionRow(db: Database.Database, name: string, version: 
   throw new FramewormError('E_NOT_FOUND', `model ${name} has no version ${version} (${known})`);
 }
 
+/** The model's version rows in registration order. */
 export function versionRows(db: Database.Database, modelId: number): VersionRow[] {
   return db.prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.model_id = ? ORDER BY v.id`).all(modelId);
 }
 
+/** The model's production row (at most one: the partial unique index guarantees it). */
 export function productionRow(db: Database.Database, modelId: number): VersionRow | undefined {
   return db
     .prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.model_id = ? AND v.stage = 'production'`)
     .get(modelId);
 }
 
+/** Re-reads a version row inside the current transaction (after an update). */
 export function versionRowById(db: Database.Database, id: number): VersionRow {
   const row = db.prepare<[number], VersionRow>(`${VERSION_SELECT} WHERE v.id = ?`).get(id);
   if (!row) throw new FramewormError('E_INTERNAL', `version row ${id} vanished inside a transaction`);
@@ -98,6 +104,7 @@ export function nextVersionName(db: Database.Database, modelId: number): string 
   return `v${max + 1}`;
 }
 
+/** One stage move to apply and record. */
 export interface StageChange {
   readonly versionId: number;
   readonly from: Stage | null;
@@ -126,6 +133,7 @@ export function applyStageChange(db: Database.Database, change: StageChange): vo
   ).run(change.versionId, change.from, change.to, change.actor, change.reason, change.at);
 }
 
+/** Inserts one row into the events table. */
 export function insertEventRow(
   db: Database.Database,
   modelId: number,
@@ -139,6 +147,7 @@ export function insertEventRow(
   ).run(modelId, version, event, JSON.stringify(fields), ts);
 }
 
+/** Every model with its production version string and version count, by name. */
 export function modelSummaryRows(db: Database.Database): (ModelRow & { production: string | null; version_count: number })[] {
   return db
     .prepare<[], ModelRow & { production: string | null; version_count: number }>(
@@ -150,6 +159,7 @@ export function modelSummaryRows(db: Database.Database): (ModelRow & { productio
     .all();
 }
 
+/** Every transition of the model's versions, oldest first. */
 export function transitionRows(db: Database.Database, modelId: number): TransitionRow[] {
   return db
     .prepare<[number], TransitionRow>(

@@ -25,8 +25,19 @@ export type Lineage = {
   readonly hyper_parameters: JsonObject | null;
 };
 
-export type LineageInput = Partial<Lineage>;
+/** JSON-object lineage fields: inputs may be any plain records; they are stored as JSON. */
+type LineageObjectKey = 'config_snapshot' | 'training_metrics' | 'hyper_parameters';
 
+/**
+ * What callers pass to register or patch lineage: any subset of the keys. The JSON-object
+ * fields accept records of unknown values (e.g. hyper-parameters read from a checkpoint);
+ * they are converted to plain JSON when stored.
+ */
+export type LineageInput = {
+  readonly [K in keyof Lineage]?: K extends LineageObjectKey ? Readonly<Record<string, unknown>> | null : Lineage[K];
+};
+
+/** One registered version, in the JSON shape of `deploy status --json` → versions[]. */
 export type VersionRecord = {
   /** The model's name. */
   readonly name: string;
@@ -43,6 +54,7 @@ export type VersionRecord = {
   readonly lineage: Lineage;
 };
 
+/** One model (a deployment name). */
 export type ModelRecord = {
   readonly name: string;
   readonly created_at: string;
@@ -52,6 +64,7 @@ export type ModelRecord = {
   readonly settings: JsonObject;
 };
 
+/** A model as `deploy list` shows it. */
 export type ModelSummary = ModelRecord & {
   /** Version string in production, or null. */
   readonly production: string | null;
@@ -59,6 +72,7 @@ export type ModelSummary = ModelRecord & {
   readonly versions: number;
 };
 
+/** One stage change of a version, with who asked and why. */
 export type TransitionRecord = {
   readonly version: string;
   /** null for the registration of the version. */
@@ -69,6 +83,7 @@ export type TransitionRecord = {
   readonly at: string;
 };
 
+/** One event as stored in the events table (the JSONL line's fields are in `fields`). */
 export type EventRecord = {
   readonly id: number;
   readonly model: string;
@@ -169,10 +184,16 @@ function toStage(value: string): Stage {
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const obj = (v: unknown): JsonObject | null => (isJsonObject(v) ? v : null);
+/** A JSON copy of a plain object (bigint → number, NaN/Infinity → null as JSON does), else null. */
+function obj(v: unknown): JsonObject | null {
+  if (!isJsonObject(v)) return null;
+  const text = JSON.stringify(v, (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value));
+  return parseJsonObject(text);
+}
 
 /** Fills every lineage key (null when unknown), keeping keys this code does not know. */
 export function normalizeLineage(input: JsonObject | LineageInput | null): Lineage {
+  // Extra keys are kept so a newer writer's lineage fields survive an older reader's update.
   const src: Record<string, unknown> = { ...(input ?? {}) };
   const hashes: Record<string, string> = {};
   const rawHashes = src['artifact_hashes'];
@@ -202,6 +223,7 @@ export function normalizeArtifacts(input: JsonObject | Artifacts | null): Artifa
   return out;
 }
 
+/** Maps a version row (joined with its model name) to a VersionRecord. */
 export function versionFromRow(row: VersionRow): VersionRecord {
   if (!isModelType(row.type)) throw corrupt(`model type "${row.type}"`);
   if (!isTarget(row.target)) throw corrupt(`target "${row.target}"`);
@@ -219,6 +241,7 @@ export function versionFromRow(row: VersionRow): VersionRecord {
   };
 }
 
+/** Maps a models row to a ModelRecord. */
 export function modelFromRow(row: ModelRow): ModelRecord {
   const target = row.target;
   return {
@@ -230,6 +253,7 @@ export function modelFromRow(row: ModelRow): ModelRecord {
   };
 }
 
+/** Maps a transitions row to a TransitionRecord. */
 export function transitionFromRow(row: TransitionRow): TransitionRecord {
   return {
     version: row.version,
@@ -241,6 +265,7 @@ export function transitionFromRow(row: TransitionRow): TransitionRecord {
   };
 }
 
+/** Maps an events row to an EventRecord. */
 export function eventFromRow(row: EventRow): EventRecord {
   return {
     id: row.id,

@@ -188,6 +188,7 @@ export class Registry {
    */
   recordEvent(name: string, event: string, fields: JsonObject = {}, options: { at?: Date } = {}): EventLine {
     assertModelName(name);
+    if (event.length === 0) throw new FramewormError('E_INTERNAL', 'event name must not be empty');
     const at = options.at ?? this.now();
     const version = typeof fields['version'] === 'string' ? fields['version'] : null;
     this.transact(() => {

@@ -115,6 +115,7 @@ async function main(): Promise<void> {
       });
       return;
     }
+    if (msg.type === 'crash') throw new Error('simulated inference worker crash');
     void run(session, msg.id, msg.feeds);
   });
 }

@@ -28,7 +28,7 @@ export interface InferenceRunner {
 /** Crashes tolerated within CRASH_WINDOW_MS before the session stops respawning workers. */
 const MAX_CRASHES = 5;
 const CRASH_WINDOW_MS = 60_000;
-const CLOSE_TIMEOUT_MS = 5_000;
+const CLOSE_TIMEOUT_MS = 10_000;
 
 interface Pending {
   resolve(outputs: Record<string, TensorValue>): void;
@@ -73,7 +73,8 @@ class WorkerHandle {
   private readonly worker: Worker;
   private lastError: Error | undefined;
   private settleReady!: { resolve(info: ReadyInfo): void; reject(err: Error): void };
-  private readonly exited: Promise<number>;
+  /** Settles with the exit code once the thread has ended. */
+  readonly exited: Promise<number>;
   private nextId = 1;
 
   constructor(url: URL, options: WorkerOptions, init: WorkerInit, private readonly onCrash: (h: WorkerHandle) => void) {
@@ -107,22 +108,33 @@ class WorkerHandle {
     });
   }
 
-  /** Asks the worker to release its session and exit; terminates it if it does not in time. */
+  /**
+   * Asks the worker to release its session and exit. Never `terminate()`s it: terminating a
+   * worker while onnxruntime is inside a native call aborts the whole process (checked:
+   * "terminate called after throwing an instance of 'Napi::Error'"). A worker that does not exit
+   * in time is unref'd and abandoned instead; it dies with the process.
+   */
   async close(): Promise<void> {
+    if (this.state === 'exited') return;
+    // A worker still loading only reads messages once it is ready; wait for that (or its failure).
+    await this.ready.catch(() => undefined);
     if (this.state === 'exited') return;
     this.state = 'closing';
     this.worker.postMessage({ type: 'close' });
-    const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
-    await this.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.worker.unref();
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+    });
+    await Promise.race([this.exited, abandoned]);
     clearTimeout(timer);
   }
 
-  /** Ends the thread abruptly. `asCrash` makes it look like a crash (fault injection). */
-  async kill(asCrash: boolean): Promise<void> {
-    if (this.state === 'exited') return;
-    if (!asCrash) this.state = 'closing';
-    await this.worker.terminate();
-    await this.exited;
+  /** Makes the worker throw an uncaught exception once it reaches this message (fault injection). */
+  crash(): void {
+    if (this.state !== 'exited') this.worker.postMessage({ type: 'crash' });
   }
 
   private settle(id: number): Pending | undefined {
@@ -257,13 +269,16 @@ export class ModelSession implements InferenceRunner {
   }
 
   /**
-   * Kills one worker thread abruptly, exactly as a native crash would end it (its pending
-   * requests fail with E_RUNTIME, a replacement starts). For fault-injection tests and drills.
+   * Makes one worker crash with an uncaught exception, as a bug in the worker would: its pending
+   * requests fail with E_RUNTIME and a replacement starts. The worker acts on it after the
+   * inference it is running, if any (native code can't be interrupted safely). Resolves when
+   * the worker has exited. For fault-injection tests and drills.
    */
   async crashWorker(index = 0): Promise<void> {
     const h = this.handles[index];
     if (!h) throw new FramewormError('E_USAGE', `no worker ${index} (pool size ${this.handles.length})`);
-    await h.kill(true);
+    h.crash();
+    await h.exited;
   }
 
   /** Refuses new runs, waits for in-flight ones, then releases the sessions and ends the threads. */

@@ -72,7 +72,9 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly feeds: Readonly<Record<string, TensorValue>> }
-  | { readonly type: 'close' };
+  | { readonly type: 'close' }
+  /** Fault injection: the worker throws an uncaught exception, as a bug would. */
+  | { readonly type: 'crash' };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly io: ModelIo; readonly warmupMs: number }

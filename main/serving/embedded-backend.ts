@@ -1,0 +1,112 @@
+/**
+ * A backend that serves an ONNX model in this process, on inference worker threads.
+ */
+import { performance } from 'node:perf_hooks';
+import { FramewormError } from '../common/errors.js';
+import type { ModelType } from '../common/types.js';
+import type { Backend } from './backend.js';
+import { ModelSession } from './model-session.js';
+import { getSchema } from './schemas/index.js';
+import type { InferenceSchema } from './schemas/types.js';
+import { isTensorDtype } from './tensor-types.js';
+
+export interface EmbeddedBackendOptions {
+  /** Deployment (model) name, echoed in responses. */
+  readonly name: string;
+  readonly version: string;
+  readonly type: ModelType;
+  readonly modelPath: string;
+  /** onnxruntime intra-op threads per worker (default 1). */
+  readonly threads?: number;
+  /** Inference worker threads (default 1). */
+  readonly workers?: number;
+  /** Largest batch a request may ask for (default 64). */
+  readonly maxBatchSize?: number;
+}
+
+/** An ONNX model plus the request schema of its architecture, served in-process. */
+export class EmbeddedBackend implements Backend {
+  private inFlight = 0;
+  private drainWaiters: (() => void)[] = [];
+  private disposed: Promise<void> | null = null;
+  private readonly maxBatchSize: number;
+
+  private constructor(
+    private readonly options: EmbeddedBackendOptions,
+    /** The worker pool; exposed for status views and fault-injection tests. */
+    readonly session: ModelSession,
+    private readonly schema: InferenceSchema,
+  ) {
+    this.maxBatchSize = options.maxBatchSize ?? 64;
+  }
+
+  /** Loads and warms up the model; E_INPUT / E_RUNTIME when it cannot be served. */
+  static async load(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
+    const schema = getSchema(options.type);
+    const maxBatchSize = options.maxBatchSize ?? 64;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+      throw new FramewormError('E_USAGE', `maxBatchSize must be a positive integer, got ${maxBatchSize}`);
+    }
+    const session = await ModelSession.load({ modelPath: options.modelPath, threads: options.threads ?? 1, workers: options.workers ?? 1 });
+    const bad = session.io.inputs.find((i) => !isTensorDtype(i.dtype));
+    if (bad) {
+      await session.dispose();
+      throw new FramewormError('E_RUNTIME', `model input '${bad.name}' has type ${bad.dtype}, which the embedded runtime cannot feed`);
+    }
+    return new EmbeddedBackend(options, session, schema);
+  }
+
+  get version(): string {
+    return this.options.version;
+  }
+
+  get type(): ModelType {
+    return this.options.type;
+  }
+
+  /** Validates, runs and encodes one request; adds `model`, `version` and `latency_ms`. */
+  async handlePredict(body: unknown): Promise<object> {
+    // Counted before the first await: see Backend.handlePredict.
+    this.inFlight++;
+    const t0 = performance.now();
+    try {
+      if (this.disposed) throw new FramewormError('E_RUNTIME', `version ${this.version} has been stopped`);
+      const result = await this.schema.handle(body, { session: this.session, limits: { maxBatchSize: this.maxBatchSize } });
+      return { ...result, model: this.options.name, version: this.version, latency_ms: round3(performance.now() - t0) };
+    } finally {
+      if (--this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
+    }
+  }
+
+  drain(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Waits for in-flight requests, then ends the worker threads. */
+  dispose(): Promise<void> {
+    this.disposed ??= this.drain().then(() => this.session.dispose());
+    return this.disposed;
+  }
+
+  describe(): object {
+    return {
+      kind: 'embedded',
+      model: this.options.name,
+      version: this.version,
+      type: this.type,
+      model_path: this.options.modelPath,
+      threads: this.options.threads ?? 1,
+      workers: this.options.workers ?? 1,
+      live_workers: this.session.liveWorkers,
+      max_batch_size: this.maxBatchSize,
+      in_flight: this.inFlight,
+      warmup_ms: round3(this.session.warmupMs),
+      io: this.session.io,
+    };
+  }
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,98 @@
+/**
+ * Small HTTP helpers for the stable endpoint: bounded body reading and JSON answers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** The body is bigger than the endpoint accepts; answered with 413. */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+  constructor(
+    readonly limit: number,
+    readonly seen: number,
+    readonly declared: boolean,
+  ) {
+    super(`request body is larger than the limit of ${limit} bytes`);
+  }
+}
+
+/** The client went away before sending the whole body; nobody is left to answer. */
+export class ClientGoneError extends Error {
+  override readonly name = 'ClientGoneError';
+}
+
+/**
+ * Reads the request body, refusing it as soon as it is known to exceed `limit`: from the
+ * Content-Length header before reading anything, or while streaming a chunked body. The
+ * rejected body is never buffered; the caller answers 413 and drops the connection.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.pause();
+    return Promise.reject(new BodyTooLargeError(limit, declared, true));
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        chunks.length = 0;
+        reject(new BodyTooLargeError(limit, size, false));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(new ClientGoneError(err.message));
+    };
+    const onClose = (): void => {
+      if (!req.complete) {
+        cleanup();
+        reject(new ClientGoneError('the client closed the connection before sending the whole body'));
+      }
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+/** Whether a Content-Type names JSON (absent counts as JSON: curl users often omit it). */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (header === undefined || header.trim() === '') return true;
+  const mime = header.split(';')[0]!.trim().toLowerCase();
+  return mime === 'application/json' || (mime.startsWith('application/') && mime.endsWith('+json'));
+}
+
+/** Sends a JSON answer. `close` asks the client to drop the connection (after a refused upload). */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Sends a plain-text answer. */
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

@@ -1,0 +1,309 @@
+/**
+ * The stable endpoint of one deployment: an HTTP server whose address never changes while the
+ * model version behind it does (deploy, promote, rollback swap the backend under live traffic).
+ *
+ * Routes follow DESIGN §5: POST /predict, GET /health, GET /ready, GET /metrics. Every /predict
+ * is timed from arrival to the end of its response and recorded twice: in the endpoint's
+ * recorder (the deployment's whole history) and in the current version's recorder (reset when
+ * the version behind changes, so a rollback watcher judges the version now serving).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { FramewormError } from '../common/errors.js';
+import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, type Outcome } from '../metrics/latency-recorder.js';
+import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
+import type { Backend } from './backend.js';
+import { BodyTooLargeError, ClientGoneError, isJsonContentType, readBody, sendJson, sendText } from './http-io.js';
+import { RequestError } from './schemas/types.js';
+
+export type { Backend } from './backend.js';
+
+export interface StableEndpointOptions {
+  /** Deployment name, reported by /health, /ready and /metrics. */
+  readonly name: string;
+  /** Interface to bind (default 127.0.0.1: serving beyond this machine is an explicit choice). */
+  readonly host?: string;
+  /** Port; 0 picks a free one (read it back from `port` after `listen()`). Default 8000. */
+  readonly port?: number;
+  /** Largest accepted /predict body (default 10 MiB); larger ones get 413 without being read. */
+  readonly maxBodyBytes?: number;
+  /** Longest a /predict may take before it is answered 504 and counted as a timeout (default 30 s). */
+  readonly requestTimeoutMs?: number;
+  /** How long `close()` lets in-flight requests finish before cutting connections (default 5 s). */
+  readonly closeGraceMs?: number;
+  /** Window of the latency recorders (default 60 s in 12 slots). */
+  readonly recorder?: LatencyRecorderOptions;
+  /** Called for every 5xx with the error behind it (for logs); the client sees only the message. */
+  readonly onServerError?: (err: unknown) => void;
+}
+
+/** Snapshot of the version currently behind the endpoint. */
+export interface VersionSnapshot extends LatencySnapshot {
+  readonly version: string;
+}
+
+/** `/metrics` JSON: the endpoint's stats, plus the current version's own. */
+export interface EndpointMetrics extends LatencySnapshot {
+  readonly model: string;
+  readonly version: string | null;
+  readonly version_metrics: VersionSnapshot | null;
+}
+
+interface Current {
+  readonly backend: Backend;
+  readonly recorder: LatencyRecorder;
+}
+
+class TimeoutError extends Error {}
+
+/** How long an unwanted upload is read and discarded after the answer before the socket is dropped. */
+const LINGER_MS = 2_000;
+
+const ROUTES = 'POST /predict, GET /health, GET /ready, GET /metrics';
+
+/** One deployment's HTTP front door; see the file comment. */
+export class StableEndpoint {
+  readonly name: string;
+  readonly host: string;
+  private readonly requestedPort: number;
+  private readonly maxBodyBytes: number;
+  private readonly requestTimeoutMs: number;
+  private readonly closeGraceMs: number;
+  private readonly server: http.Server;
+  private readonly endpointRecorder: LatencyRecorder;
+  private current: Current | null = null;
+  private readonly startedAt = Date.now();
+  private boundPort: number | null = null;
+  private openRequests = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: StableEndpointOptions) {
+    this.name = options.name;
+    this.host = options.host ?? '127.0.0.1';
+    this.requestedPort = options.port ?? 8000;
+    this.maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.closeGraceMs = options.closeGraceMs ?? 5_000;
+    this.endpointRecorder = new LatencyRecorder(options.recorder);
+    this.server = http.createServer({ keepAlive: true }, (req, res) => this.dispatch(req, res));
+    // Longer than typical client pools' idle time, so clients rarely race a server-side close.
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  /** Starts listening; E_PORT_IN_USE when the port is taken. Resolves with the real address. */
+  listen(): Promise<{ host: string; port: number; url: string }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.server.off('listening', onListening);
+        if (err.code === 'EADDRINUSE') {
+          reject(new FramewormError('E_PORT_IN_USE', `port ${this.requestedPort} on ${this.host} is already in use (another process listens there; stop it or choose another port)`));
+        } else {
+          reject(new FramewormError('E_RUNTIME', `cannot listen on ${this.host}:${this.requestedPort}: ${err.message}`));
+        }
+      };
+      const onListening = (): void => {
+        this.server.off('error', onError);
+        this.boundPort = (this.server.address() as AddressInfo).port;
+        resolve({ host: this.host, port: this.boundPort, url: this.url });
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      this.server.listen(this.requestedPort, this.host);
+    });
+  }
+
+  /** The bound port (the requested one until `listen()` resolves). */
+  get port(): number {
+    return this.boundPort ?? this.requestedPort;
+  }
+
+  /** Base URL, e.g. `http://127.0.0.1:8000`. */
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `http://${host}:${this.port}`;
+  }
+
+  /** The backend serving now, if any. */
+  get backend(): Backend | null {
+    return this.current?.backend ?? null;
+  }
+
+  /**
+   * Makes `next` serve all new requests, atomically: requests already dispatched finish on the
+   * old backend. Returns the old one so the caller can `await old.drain()` and dispose it.
+   */
+  async switchBackend(next: Backend | null): Promise<Backend | null> {
+    const old = this.current;
+    if (next === null) this.current = null;
+    else if (old && old.backend.version === next.version) this.current = { backend: next, recorder: old.recorder };
+    else this.current = { backend: next, recorder: new LatencyRecorder(this.options.recorder) };
+    return old?.backend ?? null;
+  }
+
+  /** The endpoint-level recorder (all versions). */
+  recorder(): LatencyRecorder {
+    return this.endpointRecorder;
+  }
+
+  /** The recorder of the version serving now (null when none). */
+  versionRecorder(): LatencyRecorder | null {
+    return this.current?.recorder ?? null;
+  }
+
+  /** What /metrics answers in JSON. */
+  snapshot(windowS?: number): EndpointMetrics {
+    const cur = this.current;
+    return {
+      ...this.endpointRecorder.snapshot(windowS),
+      model: this.name,
+      version: cur?.backend.version ?? null,
+      version_metrics: cur ? { version: cur.backend.version, ...cur.recorder.snapshot(windowS) } : null,
+    };
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to the grace), closes every connection. Leaves the backend alone. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      const timer = setTimeout(() => this.server.closeAllConnections(), this.openRequests === 0 ? 0 : this.closeGraceMs);
+      this.server.once('close', () => clearTimeout(timer));
+    });
+    return this.closing;
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const start = performance.now();
+    this.openRequests++;
+    res.once('close', () => {
+      this.openRequests--;
+      // While closing, a keep-alive connection that just went idle must not linger.
+      if (this.closing) this.server.closeIdleConnections();
+    });
+    const url = new URL(req.url ?? '/', 'http://endpoint');
+    const method = req.method ?? 'GET';
+    const route = url.pathname.replace(/\/+$/, '') || '/';
+    if (route === '/predict') {
+      if (method !== 'POST') return this.methodNotAllowed(res, method, route, 'POST');
+      void this.predict(req, res, start);
+      return;
+    }
+    const get = (handler: () => void): void => (method === 'GET' || method === 'HEAD' ? handler() : this.methodNotAllowed(res, method, route, 'GET, HEAD'));
+    switch (route) {
+      case '/health':
+        return get(() => sendJson(res, 200, { status: 'ok', model: this.name, version: this.backend?.version ?? null, uptime_s: Math.round((Date.now() - this.startedAt) / 1000), ready: this.backend !== null }));
+      case '/ready':
+        return get(() =>
+          this.backend
+            ? sendJson(res, 200, { ready: true, model: this.name, version: this.backend.version })
+            : sendJson(res, 503, { ready: false, model: this.name, error: 'no model is loaded' }),
+        );
+      case '/metrics':
+        return get(() => this.metrics(req, res, url));
+      default:
+        sendJson(res, 404, { error: `no route ${method} ${url.pathname}; routes: ${ROUTES}` });
+    }
+  }
+
+  private methodNotAllowed(res: ServerResponse, method: string, route: string, allow: string): void {
+    sendJson(res, 405, { error: `method ${method} is not allowed on ${route} (allowed: ${allow})` }, { allow });
+  }
+
+  private metrics(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const format = url.searchParams.get('format');
+    const accept = (req.headers.accept ?? '').toLowerCase();
+    const prometheus = format === 'prometheus' || (format !== 'json' && (accept.includes('text/plain') || accept.includes('application/openmetrics-text')));
+    if (!prometheus) return sendJson(res, 200, this.snapshot());
+    const cur = this.current;
+    const series: LabelledSnapshot[] = [{ snapshot: this.endpointRecorder.snapshot(), labels: { scope: 'endpoint' } }];
+    if (cur) series.push({ snapshot: cur.recorder.snapshot(), labels: { scope: 'version', version: cur.backend.version } });
+    sendText(res, 200, toPrometheus(series, { model: this.name }), PROMETHEUS_CONTENT_TYPE);
+  }
+
+  private async predict(req: IncomingMessage, res: ServerResponse, start: number): Promise<void> {
+    let outcome: Outcome | null = null;
+    let target: Current | null = null;
+    res.once('finish', () => {
+      const ms = performance.now() - start;
+      const o = outcome ?? (res.statusCode >= 500 ? 'server_error' : res.statusCode >= 400 ? 'client_error' : 'ok');
+      this.endpointRecorder.record(ms, o);
+      target?.recorder.record(ms, o);
+    });
+
+    let body: unknown;
+    try {
+      if (!isJsonContentType(req.headers['content-type'])) {
+        target = this.current;
+        this.lingerOnUnreadBody(req, res);
+        return sendJson(res, 400, { error: `request body is not valid JSON: the content-type is ${req.headers['content-type']}, expected application/json` });
+      }
+      const raw = await readBody(req, this.maxBodyBytes);
+      target = this.current;
+      if (raw.length === 0) return sendJson(res, 400, { error: 'request body is not valid JSON: the body is empty' });
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        return sendJson(res, 400, { error: `request body is not valid JSON: ${(err as Error).message}` });
+      }
+    } catch (err) {
+      target = this.current;
+      if (err instanceof BodyTooLargeError) return this.refuseBody(req, res, err);
+      if (err instanceof ClientGoneError) return void res.destroy();
+      return sendJson(res, 500, { error: `cannot read the request: ${(err as Error).message}`, code: 'E_INTERNAL' });
+    }
+
+    // The backend is picked only now, after the body is in: a switch during a slow upload is honoured.
+    if (!target) return sendJson(res, 503, { error: 'no model is loaded' });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const work = target.backend.handlePredict(body);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError()), this.requestTimeoutMs);
+      });
+      // A late failure after the timeout has nobody to go to; keep it from being "unhandled".
+      work.catch(() => undefined);
+      const result = await Promise.race([work, timeout]);
+      sendJson(res, 200, result);
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        outcome = 'timeout';
+        sendJson(res, 504, { error: `the model did not answer within ${this.requestTimeoutMs} ms`, detail: { timeout_ms: this.requestTimeoutMs } });
+      } else if (err instanceof RequestError) {
+        sendJson(res, err.status, { error: err.message, detail: err.detail ?? null });
+      } else {
+        this.options.onServerError?.(err);
+        const code = err instanceof FramewormError ? err.code : 'E_INTERNAL';
+        sendJson(res, 500, { error: err instanceof Error ? err.message : String(err), code });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** 413 for a body over the limit; the rest of it is never buffered (see lingerOnUnreadBody). */
+  private refuseBody(req: IncomingMessage, res: ServerResponse, err: BodyTooLargeError): void {
+    this.lingerOnUnreadBody(req, res);
+    sendJson(res, 413, {
+      error: `request body is too large: the limit is ${err.limit} bytes`,
+      detail: { limit_bytes: err.limit, ...(err.declared ? { content_length: err.seen } : {}) },
+    });
+  }
+
+  /**
+   * A lingering close for a request answered before its body was read. Closing the socket right
+   * away makes the client's pending writes fail with EPIPE/RST, often before it has read our
+   * answer (checked). So the rest of the body is read and discarded (never stored), and if the upload hasn't ended LINGER_MS later the socket is dropped: a
+   * 100 MB upload costs the server at most LINGER_MS of discarded reads, no memory.
+   */
+  private lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+    req.resume(); // flowing with no 'data' listener: read and discarded
+    res.once('finish', () => {
+      if (req.complete) return;
+      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+      req.once('end', () => clearTimeout(timer));
+      req.once('close', () => clearTimeout(timer));
+    });
+  }
+}
