@@ -53,10 +53,13 @@ export interface MetricsView {
   readonly p50_ms: number;
   readonly p95_ms: number;
   readonly p99_ms: number;
+  readonly mean_ms: number;
+  readonly max_ms: number;
   readonly error_rate: number;
   readonly requests: number;
+  readonly window_requests: number;
   readonly window_s: number;
-  readonly [key: string]: unknown;
+  readonly version: string | null;
 }
 
 export interface DeploymentStatus {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FramewormError } from '../common/errors.js';
+import { loadDeployConfig } from '../config/deploy-config.js';
 import { agentLogPath, controlDirOf, processAlive, readAgentRecord, type AgentRecord } from './agent-files.js';
 import { RpcClient } from './rpc-client.js';
 
@@ -35,6 +36,7 @@ function agentEntry(): { file: string; execArgv: string[] } {
  * The agent outlives the CLI: it is detached, its output goes to `.frameworm/agent.log`.
  */
 export async function startAgent(workspaceRoot: string): Promise<{ client: RpcClient; record: AgentRecord }> {
+  checkWorkspace(workspaceRoot);
   const controlDir = controlDirOf(workspaceRoot);
   fs.mkdirSync(controlDir, { recursive: true });
   const logFile = agentLogPath(controlDir);
@@ -78,8 +80,24 @@ function lastLogLine(logFile: string, from: number): string {
   }
 }
 
+/**
+ * Fails early, in the CLI's own process, on what would make the agent fail: a workspace that is
+ * not a folder, or an invalid deploy_config.yaml (so the user sees the key-naming error).
+ */
+function checkWorkspace(workspaceRoot: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(workspaceRoot);
+  } catch {
+    throw new FramewormError('E_INPUT', `workspace ${workspaceRoot} does not exist`);
+  }
+  if (!stat.isDirectory()) throw new FramewormError('E_INPUT', `workspace ${workspaceRoot} is not a folder`);
+  loadDeployConfig(workspaceRoot);
+}
+
 /** The running agent, started in the background when there is none. */
 export async function ensureAgent(workspaceRoot: string): Promise<RpcClient> {
+  checkWorkspace(workspaceRoot);
   const found = await findAgent(workspaceRoot);
   if (found) return found.client;
   return (await startAgent(workspaceRoot)).client;

@@ -69,6 +69,9 @@ export class DeploymentManager {
 
     progress({ step: 'inspect', message: `inspecting ${args.model}`, value: 0.1 });
     const report = await inspectModelFile(args.model);
+    if (report.format !== 'onnx' && report.type === 'generic') {
+      throw new FramewormError('E_INPUT', `${args.model} holds no FRAMEWORM model: ${report.reason ?? 'unknown weights'}; deploy an ONNX export of it instead`);
+    }
     if (report.format !== 'onnx') {
       const hp = Object.entries(report.hyper_parameters)
         .map(([k, v]) => `${k} ${String(v)}`)
@@ -322,6 +325,7 @@ export class DeploymentManager {
         port,
         maxBodyBytes: this.config.max_body_bytes,
         requestTimeoutMs: this.config.request_timeout_ms,
+        recorder: { windowS: this.config.metrics_window_s },
       });
       try {
         await candidate.listen();

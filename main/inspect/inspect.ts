@@ -4,6 +4,7 @@
  * snake_case keys because it is printed as-is by `frameworm deploy inspect --json`.
  */
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
@@ -72,7 +73,7 @@ const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 const ONNX_GENERIC_REASON = 'ONNX graph; architecture-specific schemas need a FRAMEWORM checkpoint';
 
 async function readModelFile(file: string): Promise<Buffer> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(file);
   } catch (err) {

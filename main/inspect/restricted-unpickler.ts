@@ -51,7 +51,10 @@ const ALLOWED_GLOBALS: ReadonlyMap<string, PickleGlobal> = new Map<string, Pickl
 ]);
 
 /** Modules whose presence means an attack rather than an unusual but honest file. */
-const HOSTILE_MODULES = new Set(['os', 'posix', 'nt', 'subprocess', 'builtins', '__builtin__', 'sys', 'shutil', 'socket', 'importlib', 'runpy', 'pickle', 'marshal', 'ctypes', 'pty', 'webbrowser', 'code', 'codecs', '_codecs', 'operator', 'functools', 'types']);
+const HOSTILE_MODULES = new Set([
+  'os', 'posix', 'nt', 'subprocess', 'builtins', '__builtin__', 'sys', 'shutil', 'socket', 'importlib', 'runpy',
+  'pickle', 'marshal', 'ctypes', 'pty', 'webbrowser', 'code', 'codecs', '_codecs', 'operator', 'functools', 'types',
+]);
 
 /** Libraries whose other globals are refused without the "pickled whole model" hint. */
 const LIBRARY_MODULES = new Set(['torch', 'numpy', 'collections', 'copyreg', 'copy_reg']);

@@ -110,7 +110,9 @@ export function readTensorData(buf: Buffer, tensor: TensorLocation, options: Rea
   const offsets = tensor.contiguous ? null : elementOffsets(tensor);
   for (let n = 0; n < tensor.numel; n++) {
     const at = offsets ? offsets[n]! : tensor.offset + n * size;
-    (out as unknown as { [i: number]: number | bigint })[n] = readElement(buf, tensor.dtype, at);
+    const value = readElement(buf, tensor.dtype, at);
+    if (out instanceof BigInt64Array) out[n] = BigInt(value);
+    else out[n] = Number(value);
   }
   return out;
 }

@@ -52,6 +52,8 @@ export interface TorchCheckpoint {
   readonly warnings: readonly string[];
 }
 
+/** A state dict's pickle is ~100 bytes per tensor; this only stops a hostile declared size. */
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 const STATE_DICT_KEYS = ['model_state_dict', 'state_dict'] as const;
 const TRAINER_KEYS = ['training_state', 'epoch', 'optimizer_state_dict', 'global_step'];
 
@@ -212,6 +214,9 @@ export function readTorchCheckpoint(buf: Buffer, label: string): TorchCheckpoint
   const zip = readZip(buf, label);
   const prefix = findPickle(zip, label);
   const pklEntry = zip.byName.get(`${prefix}data.pkl`)!;
+  if (pklEntry.uncompressedSize > MAX_PICKLE_BYTES) {
+    throw new FramewormError('E_INPUT', `${label} has a ${pklEntry.uncompressedSize}-byte data.pkl, more than the ${MAX_PICKLE_BYTES} bytes allowed`);
+  }
   const pkl = readZipEntry(buf, pklEntry, label);
   // data.pkl is small; checking its CRC turns silent corruption into a clear message.
   if (crc32(pkl) !== pklEntry.crc32) throw new FramewormError('E_INPUT', `${label} is corrupt: data.pkl fails its CRC check`);

@@ -30,7 +30,6 @@ const NOT_RECOVERABLE: Record<Arch, readonly string[]> = {
 
 interface Golden {
   readonly config: { readonly effective: Record<string, unknown> };
-  readonly checkpoints: Record<string, { sha256?: string; bytes?: number } | unknown>;
 }
 
 const tmp = tempDir();

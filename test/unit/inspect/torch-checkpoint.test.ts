@@ -180,7 +180,7 @@ describe('readTorchCheckpoint on fixtures', () => {
     const buf = Buffer.from(checkpointBytes([{ name: 'w', shape: [1] }]));
     const at = buf.indexOf('archive/data.pkl') + 'archive/data.pkl'.length;
     const pklStart = at + buf.readUInt16LE(at - 'archive/data.pkl'.length - 2);
-    buf[pklStart + 5] ^= 0xff;
+    buf.writeUInt8(buf.readUInt8(pklStart + 5) ^ 0xff, pklStart + 5);
     expect(errorOf(() => readTorchCheckpoint(buf, 'x.pt')).message).toMatch(/data\.pkl fails its CRC check/);
   });
 });
