@@ -1,5 +1,6 @@
-import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import path from 'node:path';
+import { packageRoot } from '../common/paths.js';
 import type { AgentInfo } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
@@ -9,7 +10,7 @@ import { Registry } from '../registry/registry.js';
 import { Workspace } from '../workspace/workspace.js';
 import type { HandlerTable } from './rpc-server.js';
 
-const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
 /**
  * The composition root of one workspace's control plane: config, registry, event log and the

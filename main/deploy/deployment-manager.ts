@@ -153,6 +153,7 @@ export class DeploymentManager {
 
   /** The next free `v<N>` label of a model. */
   private nextVersion(name: string): string {
+    if (!this.registry.getModel(name)) return 'v1';
     const numbers = this.registry
       .listVersions(name)
       .map((v) => /^v(\d+)$/.exec(v.version)?.[1])
