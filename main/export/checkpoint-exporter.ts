@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FramewormError, type ErrorCode } from '../common/errors.js';
+import type { ModelType } from '../common/types.js';
+import { templatesDir, type PythonInfo } from './python-finder.js';
+
+/** What the Python exporter writes into `manifest.json` (the fields the control plane reads). */
+export interface ExportManifest {
+  readonly format_version: number;
+  readonly type: ModelType;
+  readonly hyper_parameters: Readonly<Record<string, unknown>>;
+  readonly inputs: readonly { name: string; shape: (number | string)[]; dtype: string }[];
+  readonly outputs: readonly { name: string; shape: (number | string)[]; dtype: string }[];
+  readonly files: Readonly<Record<string, { sha256: string; size_bytes: number }>>;
+  readonly parity: Readonly<Record<string, unknown>>;
+  readonly opset: number;
+  readonly torch_version: string;
+  readonly export_seconds: number;
+  readonly schedule?: Readonly<Record<string, unknown>>;
+  readonly checkpoint?: Readonly<Record<string, unknown>>;
+  readonly [key: string]: unknown;
+}
+
+export interface ExportOptions {
+  readonly python: PythonInfo;
+  readonly checkpoint: string;
+  readonly outDir: string;
+  readonly type: ModelType | 'auto';
+  readonly imageSize?: number;
+  readonly timeoutMs?: number;
+  readonly onProgress?: (step: string, message: string) => void;
+}
+
+const CODES: Readonly<Record<string, ErrorCode>> = { E_INPUT: 'E_INPUT', E_UNSAFE: 'E_UNSAFE', E_EXPORT: 'E_RUNTIME', E_PARITY: 'E_RUNTIME' };
+
+/**
+ * Runs the Python exporter (templates/frameworm/export.py) on a checkpoint: TorchScript + ONNX
+ * with the eager-vs-TorchScript parity check, streaming its progress lines.
+ *
+ * The Python side loads the checkpoint with its own restricted unpickler; this process never
+ * unpickles anything.
+ */
+export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest> {
+  fs.mkdirSync(options.outDir, { recursive: true });
+  const args = ['-m', 'frameworm.export', '--checkpoint', path.resolve(options.checkpoint), '--out', options.outDir, '--type', options.type, '--opset', '17'];
+  if (options.imageSize !== undefined) args.push('--image-size', String(options.imageSize));
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.python.executable, args, {
+      cwd: templatesDir(),
+      env: { ...process.env, PYTHONPATH: templatesDir(), OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffered = '';
+    let stderr = '';
+    let result: ExportManifest | null = null;
+    let failure: FramewormError | null = null;
+    const timer = setTimeout(() => {
+      failure = new FramewormError('E_RUNTIME', `the export of ${options.checkpoint} took longer than ${(options.timeoutMs ?? 600_000) / 1000} s`);
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 600_000);
+    const onLine = (line: string): void => {
+      if (line.trim() === '') return;
+      let msg: { progress?: { step: string; message: string }; result?: ExportManifest; error?: { code: string; message: string } };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        stderr += `${line}\n`;
+        return;
+      }
+      if (msg.progress) options.onProgress?.(msg.progress.step, msg.progress.message);
+      else if (msg.result) result = msg.result;
+      else if (msg.error) failure = new FramewormError(CODES[msg.error.code] ?? 'E_RUNTIME', msg.error.message);
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        onLine(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new FramewormError('E_RUNTIME', `could not run ${options.python.executable}: ${err.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (buffered) onLine(buffered);
+      if (failure) reject(failure);
+      else if (code === 0 && result) resolve(result);
+      else {
+        const last = stderr.trim().split('\n').pop() ?? '';
+        reject(new FramewormError('E_RUNTIME', `the exporter failed (exit ${String(code)})${last ? `: ${last}` : ''}`));
+      }
+    });
+  });
+}
