@@ -23,7 +23,8 @@ import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
-import { storeOnnxArtifact } from './artifact-store.js';
+import { artifactHashes } from '../export/manifest.js';
+import { prepareArtifacts } from '../export/prepare-artifacts.js';
 import { allocatePort } from './port-allocator.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
@@ -72,15 +73,6 @@ export class DeploymentManager {
     if (report.format !== 'onnx' && report.type === 'generic') {
       throw new FramewormError('E_INPUT', `${args.model} holds no FRAMEWORM model: ${report.reason ?? 'unknown weights'}; deploy an ONNX export of it instead`);
     }
-    if (report.format !== 'onnx') {
-      const hp = Object.entries(report.hyper_parameters)
-        .map(([k, v]) => `${k} ${String(v)}`)
-        .join(', ');
-      throw new FramewormError(
-        'E_INPUT',
-        `${args.model} is a FRAMEWORM ${report.type} checkpoint (${hp || 'no hyper-parameters'}); exporting checkpoints is not available in this build — deploy an exported .onnx model`,
-      );
-    }
     const type = resolveType(args.type ?? 'auto', report.type, args.model);
 
     const version = args.version ?? this.nextVersion(args.name);
@@ -94,8 +86,8 @@ export class DeploymentManager {
     let registered = false;
     try {
       progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.3 });
-      const manifest = storeOnnxArtifact(exportDir, { name: args.name, version, type, source: args.model, report });
-      const modelPath = path.join(exportDir, 'model.onnx');
+      const prepared = await prepareArtifacts({ report, source: args.model, exportDir, type, pythonPath: this.config.python_path, progress });
+      const { manifest, modelPath } = prepared;
       let live: LiveDeployment | null = null;
       if (stage === 'production') {
         progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
@@ -111,7 +103,7 @@ export class DeploymentManager {
         version,
         type,
         target,
-        artifacts: { onnx: modelPath, manifest: path.join(exportDir, 'manifest.json') },
+        artifacts: prepared.files,
         lineage: {
           checkpoint_sha256: report.sha256,
           source_path: path.resolve(args.model),
@@ -121,7 +113,7 @@ export class DeploymentManager {
           training_metrics: trainingMetricsOf(report),
           epoch: epochOf(report),
           dataset_checksum: null,
-          artifact_hashes: Object.fromEntries(Object.entries(manifest.files).map(([f, v]) => [f, v.sha256])),
+          artifact_hashes: artifactHashes(manifest),
           image_digest: null,
         },
         actor,

@@ -3,24 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
+import type { ExportManifest } from './manifest.js';
 import { templatesDir, type PythonInfo } from './python-finder.js';
-
-/** What the Python exporter writes into `manifest.json` (the fields the control plane reads). */
-export interface ExportManifest {
-  readonly format_version: number;
-  readonly type: ModelType;
-  readonly hyper_parameters: Readonly<Record<string, unknown>>;
-  readonly inputs: readonly { name: string; shape: (number | string)[]; dtype: string }[];
-  readonly outputs: readonly { name: string; shape: (number | string)[]; dtype: string }[];
-  readonly files: Readonly<Record<string, { sha256: string; size_bytes: number }>>;
-  readonly parity: Readonly<Record<string, unknown>>;
-  readonly opset: number;
-  readonly torch_version: string;
-  readonly export_seconds: number;
-  readonly schedule?: Readonly<Record<string, unknown>>;
-  readonly checkpoint?: Readonly<Record<string, unknown>>;
-  readonly [key: string]: unknown;
-}
 
 export interface ExportOptions {
   readonly python: PythonInfo;

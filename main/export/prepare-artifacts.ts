@@ -1,0 +1,68 @@
+import path from 'node:path';
+import type { ProgressEvent } from '../../preload/contract.js';
+import { FramewormError } from '../common/errors.js';
+import type { ModelType } from '../common/types.js';
+import type { InspectionReport } from '../inspect/inspect.js';
+import { exportCheckpoint } from './checkpoint-exporter.js';
+import { writeManifest, type ExportManifest } from './manifest.js';
+import { checkOnnxParity, PARITY_TOLERANCE } from './onnx-parity.js';
+import { importOnnxModel } from './onnx-import.js';
+import { findPython } from './python-finder.js';
+
+export interface PreparedArtifacts {
+  readonly manifest: ExportManifest;
+  readonly modelPath: string;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/**
+ * Turns an inspected model file into served artifacts in `exportDir`: a ready ONNX model is
+ * imported as is; a FRAMEWORM checkpoint is exported to TorchScript + ONNX by the Python side,
+ * then checked in onnxruntime-node against the eager outputs (eager ↔ TorchScript ↔ ONNX).
+ */
+export async function prepareArtifacts(args: {
+  readonly report: InspectionReport;
+  readonly source: string;
+  readonly exportDir: string;
+  readonly type: ModelType;
+  readonly pythonPath: string | null;
+  readonly imageSize?: number;
+  readonly progress: (event: ProgressEvent) => void;
+}): Promise<PreparedArtifacts> {
+  const modelPath = path.join(args.exportDir, 'model.onnx');
+  if (args.report.format === 'onnx') {
+    const manifest = importOnnxModel(args.exportDir, { type: args.type, source: args.source, report: args.report });
+    return { manifest, modelPath, files: { onnx: modelPath, manifest: path.join(args.exportDir, 'manifest.json') } };
+  }
+  if (args.report.structure && !args.report.structure.complete) {
+    const s = args.report.structure;
+    const first = s.mismatched[0];
+    const what = first
+      ? `${first.name} is [${first.expected.join(',')}] in a ${args.type} but [${first.actual.join(',')}] here`
+      : `${s.missing.length} missing and ${s.unexpected.length} unexpected tensors (e.g. ${[...s.missing, ...s.unexpected].slice(0, 2).join(', ')})`;
+    throw new FramewormError('E_INPUT', `${args.source} has ${args.type} tensor names but does not fit a ${args.type}: ${what}`);
+  }
+  const python = await findPython(args.pythonPath);
+  args.progress({ step: 'export', message: `exporting with Python ${python.python}, torch ${python.torch}`, value: 0.2 });
+  const exported = await exportCheckpoint({
+    python,
+    checkpoint: args.source,
+    outDir: args.exportDir,
+    type: args.type,
+    ...(args.imageSize !== undefined ? { imageSize: args.imageSize } : {}),
+    onProgress: (step, message) => args.progress({ step: `export:${step}`, message, value: 0.3 }),
+  });
+  args.progress({ step: 'parity', message: 'checking the ONNX model in onnxruntime-node against eager PyTorch', value: 0.45 });
+  const onnxErrors = await checkOnnxParity(args.exportDir);
+  const manifest: ExportManifest = { ...exported, parity: { ...exported.parity, onnxruntime_node_max_abs_err: onnxErrors, tolerance: PARITY_TOLERANCE } };
+  writeManifest(args.exportDir, manifest);
+  return {
+    manifest,
+    modelPath,
+    files: {
+      onnx: modelPath,
+      torchscript: path.join(args.exportDir, 'model.torchscript.pt'),
+      manifest: path.join(args.exportDir, 'manifest.json'),
+    },
+  };
+}
