@@ -22,6 +22,8 @@ fi
 if [ "${1:-}" = "--test" ]; then
   need=()
   command -v git >/dev/null 2>&1 || need+=(git)
+  # The Python side (export, golden parity, reference samplers) runs on Debian's torch.
+  /usr/bin/python3 -c 'import torch, numpy, onnx, pytest' >/dev/null 2>&1 || need+=(python3-torch python3-numpy python3-onnx python3-pytest)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing system packages: ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -33,7 +33,8 @@ export async function checkOnnxParity(exportDir: string): Promise<Record<string,
     inputs: Record<string, ReferenceTensor>;
     outputs: Record<string, ReferenceTensor>;
   };
-  const session = await ModelSession.load({ modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers: 1 });
+  const warmupDims = Object.fromEntries(Object.entries(reference.inputs).map(([k, v]) => [k, v.shape]));
+  const session = await ModelSession.load({ modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers: 1, warmupDims });
   try {
     const feeds = Object.fromEntries(Object.entries(reference.inputs).map(([k, v]) => [k, toTensor(v)]));
     const outputs = await session.run(feeds);

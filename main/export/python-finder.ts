@@ -16,6 +16,13 @@ export function templatesDir(): string {
   return path.join(packageRoot(), 'templates');
 }
 
+interface ProbeAnswer {
+  readonly python?: string;
+  readonly torch?: string;
+  readonly onnx?: string | null;
+  readonly error?: { readonly message: string };
+}
+
 function probe(executable: string): Promise<PythonInfo | { error: string }> {
   return new Promise((resolve) => {
     execFile(
@@ -23,18 +30,21 @@ function probe(executable: string): Promise<PythonInfo | { error: string }> {
       ['-m', 'frameworm.export', '--python-info'],
       { cwd: templatesDir(), env: { ...process.env, PYTHONPATH: templatesDir() }, timeout: 60_000 },
       (err, stdout, stderr) => {
-        if (err) {
-          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-          const torchMissing = /No module named 'torch'/.test(stderr);
-          resolve({ error: missing ? 'not found' : torchMissing ? 'has no torch' : (stderr.trim().split('\n').pop() ?? err.message) });
+        const last = stdout.trim().split('\n').pop() ?? '';
+        let answer: ProbeAnswer | null = null;
+        try {
+          answer = JSON.parse(last) as ProbeAnswer;
+        } catch {
+          answer = null;
+        }
+        if (answer?.python && answer.torch) {
+          resolve({ executable, python: answer.python, torch: answer.torch, onnx: answer.onnx ?? null });
           return;
         }
-        try {
-          const info = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { python: string; torch: string; onnx: string | null };
-          resolve({ executable, python: info.python, torch: info.torch, onnx: info.onnx ?? null });
-        } catch {
-          resolve({ error: `unexpected answer: ${stdout.slice(0, 80)}` });
-        }
+        const text = `${answer?.error?.message ?? ''} ${stderr}`;
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') resolve({ error: 'not found' });
+        else if (/No module named '?torch/.test(text)) resolve({ error: 'has no torch' });
+        else resolve({ error: (text.trim().split('\n').pop() ?? err?.message ?? 'no answer').slice(0, 120) });
       },
     );
   });

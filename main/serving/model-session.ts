@@ -6,6 +6,7 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { access, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FramewormError } from '../common/errors.js';
@@ -17,6 +18,14 @@ export interface ModelSessionOptions {
   readonly threads?: number;
   /** Worker threads, each with its own copy of the model (default 1). */
   readonly workers?: number;
+  /**
+   * How long a worker keeps polling for the next request after answering one before it sleeps
+   * (default 1 ms while the pool leaves a core for the main thread, else 0; 0 disables). Trades
+   * a little CPU for latency; see inference-worker.ts.
+   */
+  readonly spinMs?: number;
+  /** Warm-up shapes by input name (needed where H/W are dynamic); default: dynamic dims = 1. */
+  readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** What the schemas need from a session; lets them be exercised against any runner. */
@@ -29,6 +38,7 @@ export interface InferenceRunner {
 const MAX_CRASHES = 5;
 const CRASH_WINDOW_MS = 60_000;
 const CLOSE_TIMEOUT_MS = 10_000;
+const DEFAULT_SPIN_MS = 1;
 
 interface Pending {
   resolve(outputs: Record<string, TensorValue>): void;
@@ -118,7 +128,8 @@ class WorkerHandle {
     if (this.state === 'exited') return;
     // A worker still loading only reads messages once it is ready; wait for that (or its failure).
     await this.ready.catch(() => undefined);
-    if (this.state === 'exited') return;
+    // Re-read: the state may have changed while waiting (TS's narrowing can't know that).
+    if ((this.state as WorkerHandle['state']) === 'exited') return;
     this.state = 'closing';
     this.worker.postMessage({ type: 'close' });
     let timer: NodeJS.Timeout | undefined;
@@ -168,7 +179,9 @@ class WorkerHandle {
   }
 
   private onExit(code: number): number {
-    const expected = this.state === 'closing';
+    // A worker that dies while loading has its failure reported through `ready`; only one that
+    // was serving is a crash to recover from.
+    const crashed = this.state === 'ready';
     this.state = 'exited';
     const why = this.lastError ? `: ${this.lastError.message}` : '';
     this.settleReady.reject(new FramewormError('E_RUNTIME', `the inference worker exited while loading the model (code ${code})${why}`));
@@ -176,7 +189,7 @@ class WorkerHandle {
       p.reject(new FramewormError('E_RUNTIME', `the inference worker crashed (exit code ${code})${why} while running this request`));
     }
     this.pending.clear();
-    if (!expected) this.onCrash(this);
+    if (crashed) this.onCrash(this);
     return code;
   }
 }
@@ -225,7 +238,12 @@ export class ModelSession implements InferenceRunner {
       throw new FramewormError('E_INPUT', `model file not found or unreadable: ${modelPath}`);
     }
     const entry = await workerEntry();
-    const session = new ModelSession({ modelPath, threads }, entry, workers);
+    if (options.spinMs !== undefined && !(options.spinMs >= 0 && options.spinMs <= 100)) {
+      throw new FramewormError('E_USAGE', `spinMs must be between 0 and 100, got ${options.spinMs}`);
+    }
+    // Spinning workers must not starve the main thread (HTTP) of its core.
+    const spinMs = options.spinMs ?? (workers * threads < os.availableParallelism() ? DEFAULT_SPIN_MS : 0);
+    const session = new ModelSession({ modelPath, threads, spinMs, ...(options.warmupDims ? { warmupDims: options.warmupDims } : {}) }, entry, workers);
     try {
       const infos = await Promise.all(session.handles.map((h) => h.ready));
       session.io_ = infos[0]!.io;

@@ -68,6 +68,10 @@ export interface ModelIo {
 export interface WorkerInit {
   readonly modelPath: string;
   readonly threads: number;
+  /** How long the worker polls for the next request after each result before sleeping (ms). */
+  readonly spinMs: number;
+  /** Shapes for the warm-up feeds by input name; missing inputs get every dynamic dim as 1. */
+  readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
 }
 
 export type ToWorker =
