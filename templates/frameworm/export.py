@@ -248,6 +248,38 @@ def export_onnx(spec: Any, path: Path, opset: int) -> None:
         torch.onnx.export(spec.module, tuple(spec.example_inputs), str(path), **kwargs)
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _string_field(field: int, text: str) -> bytes:
+    data = text.encode("utf-8")
+    return _varint((field << 3) | 2) + _varint(len(data)) + data
+
+
+def tag_onnx_metadata(path: Path, arch: str, hp: Mapping[str, Any]) -> None:
+    """Record the architecture and hyper-parameters in the ONNX model's metadata_props, so the
+    control plane can serve the .onnx alone with its architecture's schema.
+
+    Protobuf merges repeated fields that appear later in a message, so appending
+    ``ModelProto.metadata_props`` (field 14) entries to the file is a valid edit that needs no
+    onnx package.
+    """
+    from .safe_load import to_jsonable
+
+    entries = {"frameworm_type": arch, "frameworm_hyper_parameters": json.dumps(to_jsonable(dict(hp)), sort_keys=True)}
+    with open(path, "ab") as f:
+        for key, value in entries.items():
+            entry = _string_field(1, key) + _string_field(2, value)
+            f.write(_varint((14 << 3) | 2) + _varint(len(entry)) + entry)
+
+
 def check_onnx(path: Path) -> str:
     """Run onnx.checker when the onnx package is present (it is optional for exporting)."""
     try:
@@ -389,6 +421,7 @@ def run_export(args: argparse.Namespace, proto: Protocol) -> Dict[str, Any]:
             export_onnx(spec, paths[ONNX_FILE], args.opset)
         except Exception as e:  # noqa: BLE001
             raise ExportError("E_EXPORT", f"ONNX export failed: {type(e).__name__}: {e}") from None
+        tag_onnx_metadata(paths[ONNX_FILE], arch, hp)
         checker = check_onnx(paths[ONNX_FILE])
         proto.progress("onnx", f"onnx.checker: {checker}")
 
