@@ -12,18 +12,21 @@ Algorithm (all integer arithmetic mod 2^64)::
                  seed, stream: integers in [0, 2^53)
     word i:      w_i = fmix(K + (i + 1) * 0x9E3779B97F4A7C15)           (i = 0, 1, 2, ...)
     uniform i:   u_i = ((w_i >> 11) + 1) * 2^-53                         in (0, 1], float64
-    normal pair: for k = 0, 1, ...:  r = sqrt(-2 * ln(u_2k)),  theta = 6.283185307179586 * u_(2k+1)
-                 n_2k = r * cos(theta),  n_(2k+1) = r * sin(theta)  in float64, rounded to float32
+    normal pair: for k = 0, 1, ...:  r = sqrt(-2 * LN(u_2k)),  (c, s) = COSSIN(u_(2k+1))
+                 (r, c, s approximate sqrt(-2 ln u_2k), cos and sin of 2*pi*u_(2k+1))
+                 n_2k = r * c,  n_(2k+1) = r * s   in float64, then rounded to float32
                  (an odd count drops the last sine, so every output is a prefix of a longer one)
+    LN, COSSIN:  fixed sequences of IEEE +, -, *, / (NOISE.md section 4), accurate to ~1 ulp.
 
 Streams name the use, so that two uses never share numbers::
 
     stream 0       the initial state x_T of a diffusion sampler, or a GAN / VAE latent z
     stream k + 1   the noise added at reverse-loop iteration k (k = 0 is the first, t = T-1, step)
 
-float64 ln/cos/sin may differ between numpy and JavaScript in the last bit on rare inputs; a
-one-ulp float64 difference changes the float32 result only when it straddles a float32 rounding
-boundary (odds about 2^-29 per value), which the cross-language test measures.
+LN and COSSIN are not np.log/np.cos/np.sin: numpy's SIMD float64 kernels (which one runs depends
+on the CPU) and V8's differ in the last bit for 20-60% of inputs, which flipped about one float32
+normal in 10^8. IEEE +, -, *, / and sqrt are correctly rounded on every CPU, and numpy's
+element-wise ufuncs never fuse them, so this fixed sequence gives the same bits as noise.ts.
 """
 from __future__ import annotations
 
