@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sampleCfg, sampleDdpm, type EpsNetwork, type ImageShape } from '../../../main/sampling/diffusion-sampler.js';
-import { findPython, runPython } from './python.js';
+import { requirePython, runPython } from './python.js';
 import { cfgSchedule, ddpmSchedule } from './schedules.js';
 
-const python = findPython(['numpy', 'torch', 'frameworm.noise', 'frameworm.diffusion_reference']);
+const python = requirePython(['numpy', 'torch', 'frameworm.noise', 'frameworm.diffusion_reference']);
 const T = 50;
 const NUM_CLASSES = 4;
 const SHAPE: ImageShape = [3, 2, 4, 4];
@@ -71,7 +71,7 @@ function runReference(specs: readonly Record<string, unknown>[], sizes: readonly
   try {
     const file = path.join(dir, 'specs.json');
     fs.writeFileSync(file, JSON.stringify(specs));
-    const bytes = runPython(python as string, SCRIPT, [file]);
+    const bytes = runPython(python, SCRIPT, [file]);
     const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     expect(all.length).toBe(sizes.reduce((a, b) => a + b, 0));
     let offset = 0;
@@ -109,7 +109,7 @@ const CFG_CASES: { numSteps: number; labels: (number | null)[]; w: number }[] = 
   { numSteps: 1, labels: [2, 2, null], w: 7.5 },
 ];
 
-describe.skipIf(python === null)('samplers = Python reference (torch), bit for bit', () => {
+describe('samplers = Python reference (torch), bit for bit', () => {
   let ddpmRef: Float32Array[] = [];
   let cfgRef: Float32Array[] = [];
   beforeAll(() => {

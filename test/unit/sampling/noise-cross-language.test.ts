@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { normals, rawWords, uniforms } from '../../../main/sampling/noise.js';
-import { findPython, runPython } from './python.js';
+import { requirePython, runPython } from './python.js';
 
-const python = findPython(['numpy', 'frameworm.noise']);
+const python = requirePython(['numpy', 'frameworm.noise']);
 
 // Over 1.3M normals in all, across seeds near 0 and near 2^53, odd counts and chunk boundaries.
 const CASES: readonly (readonly [number, number, number])[] = [
@@ -38,9 +38,9 @@ print(json.dumps(out))
 /** The bits of a float64 as a decimal string, for an exact textual comparison. */
 const float64Bits = (value: number): string => String(new BigUint64Array(new Float64Array([value]).buffer)[0]);
 
-describe.skipIf(python === null)('noise generator: TypeScript = Python (numpy)', () => {
+describe('noise generator: TypeScript = Python (numpy)', () => {
   it('normals are bit-identical for every case (reports the mismatch count)', () => {
-    const bytes = runPython(python as string, NORMALS_SCRIPT, [JSON.stringify(CASES)]);
+    const bytes = runPython(python, NORMALS_SCRIPT, [JSON.stringify(CASES)]);
     const py = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     let offset = 0;
     let mismatches = 0;
@@ -65,7 +65,7 @@ describe.skipIf(python === null)('noise generator: TypeScript = Python (numpy)',
 
   it('raw words and uniforms are identical', () => {
     const small = CASES.map(([seed, stream]) => [seed, stream, 2050] as const);
-    const out = JSON.parse(runPython(python as string, SCALARS_SCRIPT, [JSON.stringify(small)]).toString('utf8')) as {
+    const out = JSON.parse(runPython(python, SCALARS_SCRIPT, [JSON.stringify(small)]).toString('utf8')) as {
       words: string[];
       uniforms: string[];
     }[];
@@ -86,6 +86,6 @@ for seed in (-1, 2**53, 1.5, True):
         bad += 1
 print(bad)
 `;
-    expect(runPython(python as string, script).toString('utf8').trim()).toBe('4');
+    expect(runPython(python, script).toString('utf8').trim()).toBe('4');
   });
 });

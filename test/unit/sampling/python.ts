@@ -29,3 +29,10 @@ export function findPython(modules: readonly string[]): string | null {
 export function runPython(python: string, script: string, args: readonly string[] = []): Buffer {
   return execFileSync(python, ['-c', script, ...args], { env: env(), maxBuffer: 1 << 30, timeout: 120_000 });
 }
+
+/** Like findPython, but a missing interpreter fails the test run: CI installs it (scripts/setup.sh --test). */
+export function requirePython(modules: readonly string[]): string {
+  const found = findPython(modules);
+  if (found === null) throw new Error(`no Python with ${modules.join(', ')} found; run scripts/setup.sh --test (Debian python3-torch python3-numpy)`);
+  return found;
+}
