@@ -23,7 +23,7 @@ import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
-import { artifactHashes } from '../export/manifest.js';
+import { artifactHashes, readManifest, type ExportManifest } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
 import { allocatePort } from './port-allocator.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -298,7 +298,20 @@ export class DeploymentManager {
     if (!fs.existsSync(modelPath)) {
       throw new FramewormError('E_RUNTIME', `the artifact of ${name} ${version} is missing: ${modelPath}`);
     }
-    return EmbeddedBackend.load({ name, version, type, modelPath, threads: this.config.inference_threads, maxBatchSize: this.config.max_batch_size });
+    const manifest = readManifest(path.dirname(modelPath));
+    if ((type === 'ddpm' || type === 'cfg_ddpm') && !manifest.schedule) {
+      throw new FramewormError('E_INPUT', `${name} ${version} is a ${type} without its noise schedule; deploy the checkpoint so the exporter can record it`);
+    }
+    return EmbeddedBackend.load({
+      name,
+      version,
+      type,
+      modelPath,
+      threads: this.config.inference_threads,
+      maxBatchSize: this.config.max_batch_size,
+      model: { hyperParameters: manifest.hyper_parameters, ...(manifest.schedule ? { schedule: manifest.schedule } : {}) },
+      ...(type === 'generic' ? {} : { warmupDims: warmupDims(manifest) }),
+    });
   }
 
   private async ensureEndpoint(name: string, requestedPort?: number): Promise<LiveDeployment> {
@@ -406,6 +419,12 @@ function resolveType(requested: string, detected: ModelType, file: string): Mode
     throw new FramewormError('E_INPUT', `--type ${requested} contradicts ${file}: it looks like ${detected}`);
   }
   return requested;
+}
+
+/** Warm-up shapes: batch 1 and, where H/W are dynamic, the model's image size. */
+function warmupDims(manifest: ExportManifest): Record<string, number[]> {
+  const size = typeof manifest.hyper_parameters['image_size'] === 'number' ? manifest.hyper_parameters['image_size'] : 32;
+  return Object.fromEntries(manifest.inputs.map((i) => [i.name, i.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : size))]));
 }
 
 function trainingMetricsOf(report: InspectionReport): Record<string, unknown> | null {

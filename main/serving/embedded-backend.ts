@@ -7,7 +7,7 @@ import type { ModelType } from '../common/types.js';
 import type { Backend } from './backend.js';
 import { ModelSession } from './model-session.js';
 import { getSchema } from './schemas/index.js';
-import type { InferenceSchema } from './schemas/types.js';
+import type { InferenceSchema, ModelDescription } from './schemas/types.js';
 import { isTensorDtype } from './tensor-types.js';
 
 export interface EmbeddedBackendOptions {
@@ -22,6 +22,12 @@ export interface EmbeddedBackendOptions {
   readonly workers?: number;
   /** Largest batch a request may ask for (default 64). */
   readonly maxBatchSize?: number;
+  /** Worker spin after each answer, ms (see ModelSessionOptions.spinMs). */
+  readonly spinMs?: number;
+  /** Hyper-parameters and schedule from the export manifest, for the architecture schemas. */
+  readonly model?: ModelDescription;
+  /** Warm-up shapes where H/W are dynamic (see ModelSessionOptions.warmupDims). */
+  readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** An ONNX model plus the request schema of its architecture, served in-process. */
@@ -47,7 +53,13 @@ export class EmbeddedBackend implements Backend {
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
       throw new FramewormError('E_USAGE', `maxBatchSize must be a positive integer, got ${maxBatchSize}`);
     }
-    const session = await ModelSession.load({ modelPath: options.modelPath, threads: options.threads ?? 1, workers: options.workers ?? 1 });
+    const session = await ModelSession.load({
+      modelPath: options.modelPath,
+      threads: options.threads ?? 1,
+      workers: options.workers ?? 1,
+      spinMs: options.spinMs,
+      ...(options.warmupDims ? { warmupDims: options.warmupDims } : {}),
+    });
     const bad = session.io.inputs.find((i) => !isTensorDtype(i.dtype));
     if (bad) {
       await session.dispose();
@@ -71,7 +83,11 @@ export class EmbeddedBackend implements Backend {
     const t0 = performance.now();
     try {
       if (this.disposed) throw new FramewormError('E_RUNTIME', `version ${this.version} has been stopped`);
-      const result = await this.schema.handle(body, { session: this.session, limits: { maxBatchSize: this.maxBatchSize } });
+      const result = await this.schema.handle(body, {
+        session: this.session,
+        limits: { maxBatchSize: this.maxBatchSize },
+        model: this.options.model ?? { hyperParameters: {} },
+      });
       return { ...result, model: this.options.name, version: this.version, latency_ms: round3(performance.now() - t0) };
     } finally {
       if (--this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();

@@ -57,6 +57,8 @@ interface Current {
 
 class TimeoutError extends Error {}
 
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** How long an unwanted upload is read and discarded after the answer before the socket is dropped. */
 const LINGER_MS = 2_000;
 
@@ -77,6 +79,7 @@ export class StableEndpoint {
   private boundPort: number | null = null;
   private openRequests = 0;
   private closing: Promise<void> | null = null;
+  private readonly injectedClock: boolean;
 
   constructor(private readonly options: StableEndpointOptions) {
     this.name = options.name;
@@ -86,6 +89,7 @@ export class StableEndpoint {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.closeGraceMs = options.closeGraceMs ?? 5_000;
     this.endpointRecorder = new LatencyRecorder(options.recorder);
+    this.injectedClock = options.recorder?.now !== undefined;
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.dispatch(req, res));
     // Longer than typical client pools' idle time, so clients rarely race a server-side close.
     this.server.keepAliveTimeout = 30_000;
@@ -182,12 +186,21 @@ export class StableEndpoint {
       // While closing, a keep-alive connection that just went idle must not linger.
       if (this.closing) this.server.closeIdleConnections();
     });
-    const url = new URL(req.url ?? '/', 'http://endpoint');
+    // Split by hand rather than `new URL()`: cheaper, and a malformed target can't throw here.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const pathname = q < 0 ? target : target.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
     const method = req.method ?? 'GET';
-    const route = url.pathname.replace(/\/+$/, '') || '/';
+    const route = pathname.replace(/\/+$/, '') || '/';
     if (route === '/predict') {
       if (method !== 'POST') return this.methodNotAllowed(res, method, route, 'POST');
-      void this.predict(req, res, start);
+      this.predict(req, res, start).catch((err: unknown) => {
+        // Last line of defence: predict() answers its own errors; never leave a socket hanging.
+        this.options.onServerError?.(err);
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error', code: 'E_INTERNAL' });
+        else res.destroy();
+      });
       return;
     }
     const get = (handler: () => void): void => (method === 'GET' || method === 'HEAD' ? handler() : this.methodNotAllowed(res, method, route, 'GET, HEAD'));
@@ -201,9 +214,9 @@ export class StableEndpoint {
             : sendJson(res, 503, { ready: false, model: this.name, error: 'no model is loaded' }),
         );
       case '/metrics':
-        return get(() => this.metrics(req, res, url));
+        return get(() => this.metrics(req, res, query));
       default:
-        sendJson(res, 404, { error: `no route ${method} ${url.pathname}; routes: ${ROUTES}` });
+        sendJson(res, 404, { error: `no route ${method} ${pathname}; routes: ${ROUTES}` });
     }
   }
 
@@ -211,8 +224,8 @@ export class StableEndpoint {
     sendJson(res, 405, { error: `method ${method} is not allowed on ${route} (allowed: ${allow})` }, { allow });
   }
 
-  private metrics(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const format = url.searchParams.get('format');
+  private metrics(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
+    const format = query.get('format');
     const accept = (req.headers.accept ?? '').toLowerCase();
     const prometheus = format === 'prometheus' || (format !== 'json' && (accept.includes('text/plain') || accept.includes('application/openmetrics-text')));
     if (!prometheus) return sendJson(res, 200, this.snapshot());
@@ -226,10 +239,12 @@ export class StableEndpoint {
     let outcome: Outcome | null = null;
     let target: Current | null = null;
     res.once('finish', () => {
-      const ms = performance.now() - start;
+      const end = performance.now();
       const o = outcome ?? (res.statusCode >= 500 ? 'server_error' : res.statusCode >= 400 ? 'client_error' : 'ok');
-      this.endpointRecorder.record(ms, o);
-      target?.recorder.record(ms, o);
+      // One clock read serves both recorders (their default clock is this same monotonic one).
+      const at = this.injectedClock ? undefined : TIME_ORIGIN + end;
+      this.endpointRecorder.record(end - start, o, at);
+      target?.recorder.record(end - start, o, at);
     });
 
     let body: unknown;
@@ -296,6 +311,8 @@ export class StableEndpoint {
    * away makes the client's pending writes fail with EPIPE/RST, often before it has read our
    * answer (checked). So the rest of the body is read and discarded (never stored), and if the upload hasn't ended LINGER_MS later the socket is dropped: a
    * 100 MB upload costs the server at most LINGER_MS of discarded reads, no memory.
+   * A client that itself sent `Connection: close` is the exception: Node then closes the socket
+   * as soon as the answer is written, so such a client may see EPIPE instead of the 413.
    */
   private lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
     req.resume(); // flowing with no 'data' listener: read and discarded

@@ -4,14 +4,23 @@
  */
 import { FramewormError } from '../../common/errors.js';
 import type { ModelType } from '../../common/types.js';
+import { cfgDdpmSchema, ddpmSchema } from './diffusion.js';
+import { dcganSchema, vitganSchema } from './gan.js';
 import { genericSchema } from './generic.js';
+import { vaeSchema } from './vae.js';
+import { vqvae2Schema } from './vqvae2.js';
 import type { InferenceSchema } from './types.js';
 
 export { RequestError, type InferenceSchema, type SchemaContext, type SchemaLimits } from './types.js';
 
 const SCHEMAS: Partial<Record<ModelType, InferenceSchema>> = {
   generic: genericSchema,
-  // vae, dcgan, ddpm, vqvae2, vitgan, cfg_ddpm: added with their architecture schemas.
+  vae: vaeSchema,
+  dcgan: dcganSchema,
+  vitgan: vitganSchema,
+  ddpm: ddpmSchema,
+  cfg_ddpm: cfgDdpmSchema,
+  vqvae2: vqvae2Schema,
 };
 
 /** Whether `type` can be served by the embedded runtime yet. */

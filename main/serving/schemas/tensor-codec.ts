@@ -98,28 +98,50 @@ export function decodeTensor(name: string, value: unknown, dtype: TensorDtype): 
   const sink = data as unknown as (number | bigint | string)[];
   let offset = 0;
 
-  const fail = (at: string, message: string, detail: Record<string, unknown>): never => {
-    throw new RequestError(400, `input '${name}' ${message}`, { input: name, at, ...detail });
+  // The position of the element being read, as indices; turned into text only for an error.
+  const idx: number[] = [];
+  const at = (last?: number): string => name + idx.map((i) => `[${i}]`).join('') + (last === undefined ? '' : `[${last}]`);
+  const first = (depth: number): string => name + '[0]'.repeat(depth);
+  const fail = (where: string, message: string, detail: Record<string, unknown> = {}): never => {
+    throw new RequestError(400, `input '${name}' ${message}`, { input: name, at: where, ...detail });
   };
-  const walk = (v: unknown, depth: number, at: string): void => {
-    if (depth === dims.length) {
-      if (Array.isArray(v)) fail(at, `is not a rectangular array: ${at} is an array where ${name}${'[0]'.repeat(depth)} is not`, {});
-      const reason = rejectReason(v, dtype);
-      if (reason !== null) fail(at, `must contain ${dtype} values: ${at} is ${reason}`, { expected: dtype });
-      sink[offset++] = convert(v)!;
-      return;
-    }
-    if (!Array.isArray(v)) {
-      fail(at, `is not a rectangular array: ${at} is ${describeValue(v)} where ${name}${'[0]'.repeat(depth)} is an array`, {});
-    }
+  const badLeaf = (v: unknown, where: string, depth: number): never => {
+    if (Array.isArray(v)) fail(where, `is not a rectangular array: ${where} is an array where ${first(depth)} is not`);
+    return fail(where, `must contain ${dtype} values: ${where} is ${rejectReason(v, dtype) ?? 'invalid'}`, { expected: dtype });
+  };
+  // float32/float64 take a tight loop: `e <= max && e >= -max` is false for NaN, ±Infinity and non-numbers.
+  const floatMax = dtype === 'float32' || dtype === 'float64' ? FLOAT_MAX[dtype]! : null;
+
+  const walk = (v: unknown, depth: number): void => {
+    if (!Array.isArray(v)) fail(at(), `is not a rectangular array: ${at()} is ${describeValue(v)} where ${first(depth)} is an array`);
     const arr = v as unknown[];
     const want = dims[depth]!;
-    if (arr.length !== want) {
-      fail(at, `is not a rectangular array: ${at} has ${arr.length} elements where ${name}${'[0]'.repeat(depth)} has ${want}`, {});
+    if (arr.length !== want) fail(at(), `is not a rectangular array: ${at()} has ${arr.length} elements where ${first(depth)} has ${want}`);
+    if (depth < dims.length - 1) {
+      for (let i = 0; i < want; i++) {
+        idx.push(i);
+        walk(arr[i], depth + 1);
+        idx.pop();
+      }
+      return;
     }
-    for (let i = 0; i < want; i++) walk(arr[i], depth + 1, `${at}[${i}]`);
+    for (let i = 0; i < want; i++) {
+      const e = arr[i];
+      if (floatMax !== null) {
+        if (typeof e === 'number' && e <= floatMax && e >= -floatMax) sink[offset++] = e;
+        else badLeaf(e, at(i), depth + 1);
+      } else {
+        if (Array.isArray(e) || rejectReason(e, dtype) !== null) badLeaf(e, at(i), depth + 1);
+        sink[offset++] = convert(e)!;
+      }
+    }
   };
-  walk(value, 0, name);
+  if (dims.length === 0) {
+    if (rejectReason(value, dtype) !== null) badLeaf(value, name, 0);
+    sink[offset++] = convert(value)!;
+  } else {
+    walk(value, 0);
+  }
   return { dtype, dims, data };
 }
 

@@ -22,9 +22,17 @@ export interface SchemaLimits {
   readonly maxBatchSize: number;
 }
 
+/** What the export recorded about the served model (manifest.json): architecture parameters. */
+export interface ModelDescription {
+  readonly hyperParameters: Readonly<Record<string, unknown>>;
+  /** Diffusion models: the noise schedule read from the checkpoint. */
+  readonly schedule?: Readonly<Record<string, unknown>>;
+}
+
 export interface SchemaContext {
   readonly session: InferenceRunner;
   readonly limits: SchemaLimits;
+  readonly model: ModelDescription;
 }
 
 /**

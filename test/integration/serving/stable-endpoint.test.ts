@@ -153,7 +153,10 @@ describe('StableEndpoint under upload abuse', () => {
       let done = false;
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (declareLength) headers['content-length'] = String(total);
-      const req = http.request(`${url}/predict`, { method: 'POST', headers, agent: false }, (res) => {
+      // A keep-alive client, as curl and most HTTP libraries are by default (see the file comment
+      // of StableEndpoint.lingerOnUnreadBody for why a `Connection: close` client differs).
+      const agent = keepAliveAgent(1);
+      const req = http.request(`${url}/predict`, { method: 'POST', headers, agent }, (res) => {
         const sentAtAnswer = sent;
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));

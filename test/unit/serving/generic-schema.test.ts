@@ -9,6 +9,7 @@ let mlp: ModelSession;
 let multi: ModelSession;
 const schema = getSchema('generic');
 const limits = { maxBatchSize: 8 };
+const model = { hyperParameters: {} };
 
 beforeAll(async () => {
   models = makeModelDir();
@@ -22,7 +23,7 @@ afterAll(async () => {
 /** Runs the schema and returns the RequestError it throws (failing the test if it does not). */
 async function refusal(body: unknown, session: ModelSession = mlp): Promise<RequestError> {
   try {
-    await schema.handle(body, { session, limits });
+    await schema.handle(body, { session, limits, model });
   } catch (err) {
     if (err instanceof RequestError) return err;
     throw err;
@@ -44,14 +45,14 @@ describe('generic schema', () => {
       [1, 2, 3, 4],
       [0, 0, 0, 0],
     ];
-    const res = (await schema.handle({ inputs: { x } }, { session: mlp, limits })) as { outputs: { y: number[][] } };
+    const res = (await schema.handle({ inputs: { x } }, { session: mlp, limits, model })) as { outputs: { y: number[][] } };
     const ref = referenceMlp(x);
     expect(res.outputs.y).toHaveLength(3);
     res.outputs.y.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(ref[i]![j]!, 5)));
   });
 
   it('feeds int64 and bool inputs and returns int64 as numbers', async () => {
-    const res = await schema.handle({ inputs: { ids: [[1, 2], [3, -4]], mask: [[true, false], [false, true]] } }, { session: multi, limits });
+    const res = await schema.handle({ inputs: { ids: [[1, 2], [3, -4]], mask: [[true, false], [false, true]] } }, { session: multi, limits, model });
     expect(res).toEqual({ outputs: { out: [[1, 0], [0, -4]] } });
   });
 
