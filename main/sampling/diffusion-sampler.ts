@@ -175,8 +175,12 @@ async function runReverse(
     const t = taus[k] as number;
     const last = k === taus.length - 1;
     const terms = stepTerms(kind, sched, t, last ? null : (taus[k + 1] as number), full);
-    const eps = await epsAt(x, t);
+    const pending = epsAt(x, t);
+    // Draw this step's noise while the ε-network runs (on a worker thread in the embedded
+    // runtime): one macrotask turn lets the request reach the worker first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const z = last ? null : normals(options.seed, stepNoiseStream(k), size);
+    const eps = await pending;
     // A fresh array per step: the previous x may still be held by the ε callback.
     const next = new Float32Array(size);
     applyStep(kind, terms, x, eps, z, next);
