@@ -1,25 +1,28 @@
 /**
- * The README demo: deploys the shipped demo model on the embedded runtime with the real CLI,
- * calls it, shows its metrics, and leaves it serving (the agent keeps running in the
- * background) with instructions for calling and stopping it.
+ * The README demo: deploys the shipped demo DCGAN on the embedded runtime with the real CLI —
+ * exporting the FRAMEWORM checkpoint for real when a Python with torch is present, otherwise
+ * serving its pre-exported ONNX — generates images through the HTTP API, shows the metrics, and
+ * leaves it serving (the agent keeps running) with instructions for calling and stopping it.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPython } from '../main/export/python-finder.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(root, 'bin/frameworm.js');
 const workspace = path.join(root, 'demo-workspace');
-const model = path.join(root, 'examples/models/demo-mlp.onnx');
+const checkpoint = path.join(root, 'examples/models/demo-dcgan.pt');
+const preExported = path.join(root, 'examples/models/demo-dcgan/model.onnx');
+const rel = (p: string): string => path.relative(root, p);
 
 function frameworm(args: string[], json = false): string {
-  const shown = ['frameworm', ...args].join(' ').replace(root + '/', '');
-  console.log(`\n$ ${shown}`);
+  console.log(`\n$ frameworm ${args.map((a) => (a.startsWith(root) ? rel(a) : a)).join(' ')}`);
   const r = spawnSync(process.execPath, [cli, ...args, '--workspace', workspace, ...(json ? ['--json'] : [])], { encoding: 'utf8' });
   if (r.status !== 0) {
     process.stderr.write(r.stderr);
-    throw new Error(`frameworm ${args.join(' ')} failed with exit code ${String(r.status)}`);
+    throw new Error(`frameworm ${args[0] ?? ''} ${args[1] ?? ''} failed with exit code ${String(r.status)}`);
   }
   if (!json) process.stdout.write(r.stdout);
   return r.stdout;
@@ -27,29 +30,46 @@ function frameworm(args: string[], json = false): string {
 
 async function main(): Promise<void> {
   fs.mkdirSync(workspace, { recursive: true });
-  frameworm(['deploy', 'inspect', '--model', model]);
-  const started = JSON.parse(frameworm(['deploy', 'start', '--model', model, '--name', 'demo'], true)) as { endpoint: string; version: string };
-  console.log(`deployed demo ${started.version} at ${started.endpoint}`);
+  frameworm(['deploy', 'inspect', '--model', checkpoint]);
 
-  const body = { inputs: { features: [Array.from({ length: 16 }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000)] } };
-  console.log(`\n$ POST ${started.endpoint}/predict ${JSON.stringify(body)}`);
-  for (let i = 0; i < 50; i++) {
-    const res = await fetch(`${started.endpoint}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const json = (await res.json()) as object;
-    if (i === 0) console.log(`HTTP ${res.status} ${JSON.stringify(json)}`);
-    if (!res.ok) throw new Error(`predict failed: HTTP ${res.status}`);
+  let model = checkpoint;
+  try {
+    const python = await findPython(null);
+    console.log(`\nPython ${python.python} with torch ${python.torch} found: exporting the checkpoint for real.`);
+  } catch {
+    model = preExported;
+    console.log('\nNo Python with torch here: serving the pre-exported ONNX of the same checkpoint.');
   }
-  const metrics = await (await fetch(`${started.endpoint}/metrics`)).json();
-  console.log(`\n$ GET ${started.endpoint}/metrics  (after 50 requests)\n${JSON.stringify(metrics)}`);
-  frameworm(['deploy', 'status', '--name', 'demo']);
+  const started = JSON.parse(frameworm(['deploy', 'start', '--model', model, '--name', 'demo-gan'], true)) as { endpoint: string; version: string; type: string };
+  console.log(`deployed demo-gan ${started.version} (${started.type}) at ${started.endpoint}`);
+
+  const body = { batch_size: 4, seed: 42, output_format: 'png' };
+  console.log(`\n$ POST ${started.endpoint}/predict ${JSON.stringify(body)}`);
+  const res = await fetch(`${started.endpoint}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = (await res.json()) as { images?: string[]; error?: string; latency_ms?: number };
+  if (!res.ok || !answer.images) throw new Error(`predict failed: HTTP ${res.status} ${answer.error ?? ''}`);
+  const outDir = path.join(workspace, 'samples');
+  fs.mkdirSync(outDir, { recursive: true });
+  answer.images.forEach((png, i) => fs.writeFileSync(path.join(outDir, `seed42-${i}.png`), Buffer.from(png, 'base64')));
+  console.log(`HTTP ${res.status}: ${answer.images.length} PNG images (64×64) in ${answer.latency_ms ?? '?'} ms → ${rel(outDir)}/seed42-*.png`);
+
+  for (let i = 0; i < 40; i++) {
+    const r = await fetch(`${started.endpoint}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch_size: 1, seed: i }) });
+    await r.arrayBuffer();
+  }
+  const metrics = (await (await fetch(`${started.endpoint}/metrics`)).json()) as Record<string, unknown>;
+  console.log(`\n$ GET ${started.endpoint}/metrics  (after 41 requests)\np50 ${String(metrics['p50_ms'])} ms, p95 ${String(metrics['p95_ms'])} ms, p99 ${String(metrics['p99_ms'])} ms, error rate ${String(metrics['error_rate'])}, requests ${String(metrics['requests'])}`);
+  frameworm(['deploy', 'status', '--name', 'demo-gan']);
 
   console.log(`
-The model keeps serving in the background (workspace: ${path.relative(process.cwd(), workspace) || '.'}). Call it with:
-  curl -s -X POST ${started.endpoint}/predict -H 'content-type: application/json' -d '${JSON.stringify(body)}'
-  curl -s ${started.endpoint}/metrics        # JSON; add ?format=prometheus for Prometheus text
+demo-gan keeps serving in the background (workspace: ${rel(workspace)}). Call it with:
+  curl -s -X POST ${started.endpoint}/predict -H 'content-type: application/json' -d '{"batch_size": 2, "seed": 7}'
+  curl -s -X POST ${started.endpoint}/predict -H 'content-type: application/json' -d '{"batch_size": 1, "seed": 7, "output_format": "png"}'
+  curl -s ${started.endpoint}/metrics        # JSON; ?format=prometheus for Prometheus text
 Manage it with:
-  node bin/frameworm.js deploy status --name demo --workspace demo-workspace
-  node bin/frameworm.js deploy stop --name demo --workspace demo-workspace
+  node bin/frameworm.js deploy status --name demo-gan --workspace demo-workspace
+  node bin/frameworm.js deploy rollback --name demo-gan --workspace demo-workspace   # after a second deploy
+  node bin/frameworm.js deploy stop --name demo-gan --workspace demo-workspace
   node bin/frameworm.js agent stop --workspace demo-workspace`);
 }
 

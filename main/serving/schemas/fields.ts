@@ -48,7 +48,8 @@ const MAX_SEED = 2 ** 53 - 1;
 /** The request's seed, or a fresh random one (returned in the response so it can be replayed). */
 export function seedField(body: Body): number {
   const v = body['seed'];
-  if (v === undefined || v === null) return randomInt(0, 2 ** 48);
+  // randomInt needs max − min < 2^48 (a range of exactly 2^48 throws RangeError → a 500).
+  if (v === undefined || v === null) return randomInt(0, 2 ** 48 - 1);
   return intField(body, 'seed', 0, MAX_SEED, 0);
 }
 
