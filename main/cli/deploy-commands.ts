@@ -60,7 +60,7 @@ export function registerDeployCommands(program: Command): void {
       ...(str(opts, 'stage') ? { stage: str(opts, 'stage') as 'production' | 'staging' } : {}),
       ...(str(opts, 'shift') ? { shift: str(opts, 'shift') } : {}),
       ...(str(opts, 'baseImage') ? { baseImage: str(opts, 'baseImage') } : {}),
-      quantize: Boolean(opts['quantize']),
+      ...(opts['quantize'] ? { quantize: true } : {}),
       buildDocker: Boolean(opts['buildDocker']),
       actor: process.env['USER'] ?? 'cli',
     };

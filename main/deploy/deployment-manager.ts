@@ -63,7 +63,6 @@ export class DeploymentManager {
     if (target !== 'embedded') {
       throw new FramewormError('E_USAGE', `target '${target}' is not available in this build; use --target embedded`);
     }
-    if (args.quantize) throw new FramewormError('E_USAGE', '--quantize is not available in this build');
     if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
     const stage = args.stage ?? this.config.default_stage;
     if (args.port !== undefined) this.checkPortChange(args.name, args.port);
@@ -86,7 +85,15 @@ export class DeploymentManager {
     let registered = false;
     try {
       progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.3 });
-      const prepared = await prepareArtifacts({ report, source: args.model, exportDir, type, pythonPath: this.config.python_path, progress });
+      const prepared = await prepareArtifacts({
+        report,
+        source: args.model,
+        exportDir,
+        type,
+        pythonPath: this.config.python_path,
+        quantize: args.quantize ? 'required' : this.config.quantize ? 'preferred' : 'no',
+        progress,
+      });
       const { manifest, modelPath } = prepared;
       let live: LiveDeployment | null = null;
       if (stage === 'production') {

@@ -28,13 +28,18 @@ function toTensor(ref: ReferenceTensor): TensorValue {
  * with the eager PyTorch outputs it recorded: the third leg of eager ↔ TorchScript ↔ ONNX parity.
  * Returns the largest absolute error per output; throws when one exceeds the tolerance.
  */
-export async function checkOnnxParity(exportDir: string): Promise<Record<string, number>> {
+export async function checkOnnxParity(
+  exportDir: string,
+  options: { modelFile?: string; tolerance?: number } = {},
+): Promise<Record<string, number>> {
+  const modelFile = options.modelFile ?? 'model.onnx';
+  const tolerance = options.tolerance ?? PARITY_TOLERANCE;
   const reference = JSON.parse(fs.readFileSync(path.join(exportDir, 'parity_reference.json'), 'utf8')) as {
     inputs: Record<string, ReferenceTensor>;
     outputs: Record<string, ReferenceTensor>;
   };
   const warmupDims = Object.fromEntries(Object.entries(reference.inputs).map(([k, v]) => [k, v.shape]));
-  const session = await ModelSession.load({ modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers: 1, warmupDims });
+  const session = await ModelSession.load({ modelPath: path.join(exportDir, modelFile), threads: 1, workers: 1, warmupDims });
   try {
     const feeds = Object.fromEntries(Object.entries(reference.inputs).map(([k, v]) => [k, toTensor(v)]));
     const outputs = await session.run(feeds);
@@ -50,11 +55,11 @@ export async function checkOnnxParity(exportDir: string): Promise<Record<string,
       for (let i = 0; i < expected.data.length; i++) max = Math.max(max, Math.abs(Number(data[i]) - (expected.data[i] ?? 0)));
       errors[name] = max;
     }
-    const worst = Object.entries(errors).filter(([, e]) => !(e <= PARITY_TOLERANCE));
+    const worst = Object.entries(errors).filter(([, e]) => !(e <= tolerance));
     if (worst.length > 0) {
       throw new FramewormError(
         'E_RUNTIME',
-        `ONNX parity check failed: ${worst.map(([n, e]) => `${n} max abs error ${e.toExponential(2)}`).join(', ')} (tolerance ${PARITY_TOLERANCE})`,
+        `ONNX parity check of ${modelFile} failed: ${worst.map(([n, e]) => `${n} max abs error ${e.toExponential(2)}`).join(', ')} (tolerance ${tolerance})`,
       );
     }
     return errors;

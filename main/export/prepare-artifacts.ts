@@ -4,7 +4,8 @@ import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { InspectionReport } from '../inspect/inspect.js';
 import { exportCheckpoint } from './checkpoint-exporter.js';
-import { writeManifest, type ExportManifest } from './manifest.js';
+import { sha256File, writeManifest, type ExportManifest } from './manifest.js';
+import { QUANTIZED_FILE, quantizationRefusal, quantizeExport, type QuantizationReport } from './quantize.js';
 import { checkOnnxParity, PARITY_TOLERANCE } from './onnx-parity.js';
 import { importOnnxModel } from './onnx-import.js';
 import { findPython } from './python-finder.js';
@@ -27,9 +28,19 @@ export async function prepareArtifacts(args: {
   readonly type: ModelType;
   readonly pythonPath: string | null;
   readonly imageSize?: number;
+  /** `required` (--quantize) refuses what cannot be quantized; `preferred` (config) says so and goes on. */
+  readonly quantize: 'required' | 'preferred' | 'no';
   readonly progress: (event: ProgressEvent) => void;
 }): Promise<PreparedArtifacts> {
   const modelPath = path.join(args.exportDir, 'model.onnx');
+  const refusal =
+    args.quantize === 'no'
+      ? null
+      : (quantizationRefusal(args.type) ??
+        (args.report.format === 'onnx' ? 'a ready ONNX model is not quantized: the quantized model is checked against eager PyTorch outputs, which only a checkpoint export provides' : null));
+  if (refusal && args.quantize === 'required') throw new FramewormError('E_USAGE', `--quantize: ${refusal}`);
+  if (refusal) args.progress({ step: 'quantize', message: `deploy.quantize is on, but ${refusal}; serving float32` });
+  const quantize = args.quantize !== 'no' && refusal === null;
   if (args.report.format === 'onnx') {
     const manifest = importOnnxModel(args.exportDir, { type: args.type, source: args.source, report: args.report });
     return { manifest, modelPath, files: { onnx: modelPath, manifest: path.join(args.exportDir, 'manifest.json') } };
@@ -54,13 +65,25 @@ export async function prepareArtifacts(args: {
   });
   args.progress({ step: 'parity', message: 'checking the ONNX model in onnxruntime-node against eager PyTorch', value: 0.45 });
   const onnxErrors = await checkOnnxParity(args.exportDir);
-  const manifest: ExportManifest = { ...exported, parity: { ...exported.parity, onnxruntime_node_max_abs_err: onnxErrors, tolerance: PARITY_TOLERANCE } };
+  let quantization: QuantizationReport | null = null;
+  if (quantize) {
+    args.progress({ step: 'quantize', message: 'quantizing weights to int8 and measuring the error', value: 0.5 });
+    quantization = await quantizeExport(python, args.exportDir, args.type);
+  }
+  const manifest: ExportManifest = {
+    ...exported,
+    parity: { ...exported.parity, onnxruntime_node_max_abs_err: onnxErrors, tolerance: PARITY_TOLERANCE },
+    ...(refusal ? { quantization: { skipped: refusal } } : {}),
+    ...(quantization ? { quantization, files: { ...exported.files, [QUANTIZED_FILE]: { sha256: sha256File(path.join(args.exportDir, QUANTIZED_FILE)), size_bytes: quantization.size_bytes } } } : {}),
+  };
   writeManifest(args.exportDir, manifest);
+  const served = quantization ? path.join(args.exportDir, QUANTIZED_FILE) : modelPath;
   return {
     manifest,
-    modelPath,
+    modelPath: served,
     files: {
-      onnx: modelPath,
+      onnx: served,
+      ...(quantization ? { onnx_float: modelPath } : {}),
       torchscript: path.join(args.exportDir, 'model.torchscript.pt'),
       manifest: path.join(args.exportDir, 'manifest.json'),
     },
