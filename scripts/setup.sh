@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v git >/dev/null 2>&1 || need+=(git)
   # The Python side (export, golden parity, reference samplers) runs on Debian's torch.
   /usr/bin/python3 -c 'import torch, numpy, onnx, pytest' >/dev/null 2>&1 || need+=(python3-torch python3-numpy python3-onnx python3-pytest)
+  # The generated FastAPI server runs on Debian's FastAPI/uvicorn in the contract tests.
+  /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 || need+=(python3-fastapi python3-uvicorn)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing system packages: ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
