@@ -146,6 +146,7 @@ export class DeploymentManager {
       this.closeIdleEndpoint(args.name);
       if (registered) this.registry.deleteVersion(args.name, version);
       fs.rmSync(exportDir, { recursive: true, force: true });
+      removeIfEmpty(path.dirname(exportDir));
       throw toFramewormError(err);
     }
   }
@@ -426,6 +427,15 @@ function resolveType(requested: string, detected: ModelType, file: string): Mode
     throw new FramewormError('E_INPUT', `--type ${requested} contradicts ${file}: it looks like ${detected}`);
   }
   return requested;
+}
+
+/** Removes a folder only when nothing is in it (a model folder whose first deploy failed). */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* not empty or already gone */
+  }
 }
 
 /** Warm-up shapes: batch 1 and, where H/W are dynamic, the model's image size. */

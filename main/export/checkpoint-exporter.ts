@@ -26,7 +26,8 @@ const CODES: Readonly<Record<string, ErrorCode>> = { E_INPUT: 'E_INPUT', E_UNSAF
  * unpickles anything.
  */
 export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest> {
-  fs.mkdirSync(options.outDir, { recursive: true });
+  // The first folder this call creates (undefined if outDir existed): removed again on failure.
+  const created = fs.mkdirSync(options.outDir, { recursive: true });
   const args = ['-m', 'frameworm.export', '--checkpoint', path.resolve(options.checkpoint), '--out', options.outDir, '--type', options.type, '--opset', '17'];
   if (options.imageSize !== undefined) args.push('--image-size', String(options.imageSize));
   return new Promise((resolve, reject) => {
@@ -68,19 +69,41 @@ export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
+    const fail = (err: FramewormError): void => {
+      removeCreatedDirs(options.outDir, created);
+      reject(err);
+    };
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new FramewormError('E_RUNTIME', `could not run ${options.python.executable}: ${err.message}`));
+      fail(new FramewormError('E_RUNTIME', `could not run ${options.python.executable}: ${err.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
       if (buffered) onLine(buffered);
-      if (failure) reject(failure);
+      if (failure) fail(failure);
       else if (code === 0 && result) resolve(result);
       else {
         const last = stderr.trim().split('\n').pop() ?? '';
-        reject(new FramewormError('E_RUNTIME', `the exporter failed (exit ${String(code)})${last ? `: ${last}` : ''}`));
+        fail(new FramewormError('E_RUNTIME', `the exporter failed (exit ${String(code)})${last ? `: ${last}` : ''}`));
       }
     });
   });
+}
+
+/**
+ * After a failed export, removes the folders that exportCheckpoint created (outDir up to and
+ * including `created`), each only if empty: the exporter deletes its own files on failure, and
+ * anything else found there (another deploy's files) is left alone.
+ */
+function removeCreatedDirs(outDir: string, created: string | undefined): void {
+  if (created === undefined) return;
+  const top = path.resolve(created);
+  for (let dir = path.resolve(outDir); ; dir = path.dirname(dir)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return; // not empty: someone else's
+    }
+    if (dir === top || path.dirname(dir) === dir) return;
+  }
 }

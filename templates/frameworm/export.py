@@ -321,6 +321,13 @@ def check_parity(spec: Any, torchscript_path: Path) -> Tuple[Dict[str, float], T
             scripted = _as_tuple(loaded(*inputs))
         if not reference:
             reference = eager
+        for name, a in zip(spec.output_names, eager):
+            # NaN/inf from the eager model is a broken checkpoint, not a TorchScript mismatch
+            # (NaN − NaN would otherwise be reported as "TorchScript differs ... inf").
+            if a.is_floating_point() and not bool(torch.isfinite(a).all()):
+                raise ExportError("E_INPUT", f"the model computes NaN or infinite values in output "
+                                  f"'{name}' on the export's example inputs: the checkpoint's "
+                                  f"weights are broken ({_weights_problem(spec.module)})")
         if len(eager) != len(spec.output_names) or len(scripted) != len(eager):
             raise ExportError("E_PARITY", f"expected {len(spec.output_names)} outputs, eager gave "
                               f"{len(eager)} and TorchScript {len(scripted)}")
@@ -337,6 +344,18 @@ def check_parity(spec: Any, torchscript_path: Path) -> Tuple[Dict[str, float], T
         raise ExportError("E_PARITY", f"TorchScript differs from eager beyond {PARITY_TOLERANCE}: "
                           f"max abs error {detail}")
     return errors, reference
+
+
+def _weights_problem(module: Any) -> str:
+    """The first tensor of ``module`` that explains non-finite outputs, in words."""
+    import torch
+
+    for name, t in module.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return f"{name} holds NaN or infinite values"
+        if name.endswith("running_var") and bool((t < 0).any()):
+            return f"{name} has negative entries, but a variance must be >= 0"
+    return "no NaN, infinite or negative-variance tensor found; the values overflow"
 
 
 def _dtype_name(t: Any) -> str:
