@@ -20,6 +20,8 @@ export interface DeployStartArgs {
   readonly port?: number;
   readonly stage?: 'production' | 'staging';
   readonly quantize?: boolean;
+  /** Image size for fully convolutional models (ddpm, cfg_ddpm, vqvae2), which the weights cannot tell. */
+  readonly imageSize?: number;
   readonly shift?: string;
   readonly buildDocker?: boolean;
   readonly baseImage?: string;

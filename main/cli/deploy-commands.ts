@@ -23,6 +23,14 @@ function parsePort(value: string): number {
   return port;
 }
 
+function parseImageSize(value: string): number {
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 4 || size > 4096) {
+    throw new FramewormError('E_USAGE', `--image-size must be an integer 4–4096 (got "${value}")`);
+  }
+  return size;
+}
+
 function curlExample(endpoint: string, type: string): string {
   const body = type === 'generic' ? '{"inputs": {"<input name>": [[...]]}}' : '{...}';
   return `curl -s -X POST ${endpoint}/predict -H 'content-type: application/json' -d '${body}'`;
@@ -45,6 +53,7 @@ export function registerDeployCommands(program: Command): void {
       .addOption(new Option('--target <target>', 'where to serve').choices([...TARGETS]))
       .option('--port <n>', 'port of the stable endpoint')
       .option('--quantize', 'quantize the exported model')
+      .option('--image-size <n>', 'image size for ddpm, cfg_ddpm, vqvae2 (not recorded in their weights; default 32)')
       .addOption(new Option('--stage <stage>', 'production switches traffic; staging only registers').choices(['production', 'staging']))
       .option('--base-image <image>', 'Docker base image'),
   ).action(async (opts: Opts) => {
@@ -61,6 +70,7 @@ export function registerDeployCommands(program: Command): void {
       ...(str(opts, 'shift') ? { shift: str(opts, 'shift') } : {}),
       ...(str(opts, 'baseImage') ? { baseImage: str(opts, 'baseImage') } : {}),
       ...(opts['quantize'] ? { quantize: true } : {}),
+      ...(str(opts, 'imageSize') ? { imageSize: parseImageSize(str(opts, 'imageSize') ?? '') } : {}),
       buildDocker: Boolean(opts['buildDocker']),
       actor: process.env['USER'] ?? 'cli',
     };

@@ -92,6 +92,7 @@ export class DeploymentManager {
         type,
         pythonPath: this.config.python_path,
         quantize: args.quantize ? 'required' : this.config.quantize ? 'preferred' : 'no',
+        ...(args.imageSize !== undefined ? { imageSize: args.imageSize } : {}),
         progress,
       });
       const { manifest, modelPath } = prepared;
