@@ -176,6 +176,8 @@ async function runReverse(
     const last = k === taus.length - 1;
     const terms = stepTerms(kind, sched, t, last ? null : (taus[k + 1] as number), full);
     const pending = epsAt(x, t);
+    // Its failure is awaited below; until then it must not count as an unhandled rejection.
+    pending.catch(() => {});
     // Draw this step's noise while the ε-network runs (on a worker thread in the embedded
     // runtime): one macrotask turn lets the request reach the worker first.
     await new Promise<void>((resolve) => setImmediate(resolve));
