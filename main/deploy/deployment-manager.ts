@@ -11,21 +11,21 @@ import type {
   RollbackArgs,
   RollbackResult,
   StopResult,
-  VersionView,
 } from '../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../common/errors.js';
-import { isModelType, isStage, type ModelType, type Target } from '../common/types.js';
+import { isStage, type ModelType, type Target } from '../common/types.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
-import { inspectModelFile, type InspectionReport } from '../inspect/inspect.js';
+import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
-import { artifactHashes, readManifest, type ExportManifest } from '../export/manifest.js';
+import { artifactHashes, readManifest } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
 import { allocatePort } from './port-allocator.js';
+import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf, warmupDims } from './deploy-support.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 type Progress = (event: ProgressEvent) => void;
@@ -417,53 +417,4 @@ export class DeploymentManager {
     const port = this.registry.getModel(name)?.endpoint_port;
     return port ? this.urlFor(port) : null;
   }
-}
-
-function resolveType(requested: string, detected: ModelType, file: string): ModelType {
-  if (requested === 'auto') return detected;
-  if (!isModelType(requested)) {
-    throw new FramewormError('E_USAGE', `--type must be auto or one of vae, dcgan, ddpm, vqvae2, vitgan, cfg_ddpm, generic (got "${requested}")`);
-  }
-  if (requested !== detected) {
-    throw new FramewormError('E_INPUT', `--type ${requested} contradicts ${file}: it looks like ${detected}`);
-  }
-  return requested;
-}
-
-/** Removes a folder only when nothing is in it (a model folder whose first deploy failed). */
-function removeIfEmpty(dir: string): void {
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    /* not empty or already gone */
-  }
-}
-
-/** Warm-up shapes: batch 1 and, where H/W are dynamic, the model's image size. */
-function warmupDims(manifest: ExportManifest): Record<string, number[]> {
-  const size = typeof manifest.hyper_parameters['image_size'] === 'number' ? manifest.hyper_parameters['image_size'] : 32;
-  return Object.fromEntries(manifest.inputs.map((i) => [i.name, i.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : size))]));
-}
-
-function trainingMetricsOf(report: InspectionReport): Record<string, unknown> | null {
-  const state = report.metadata.training_state;
-  return state && typeof state === 'object' ? (state as Record<string, unknown>) : null;
-}
-
-function epochOf(report: InspectionReport): number | null {
-  return typeof report.metadata.epoch === 'number' ? report.metadata.epoch : null;
-}
-
-function toView(v: VersionRecord): VersionView {
-  return {
-    version: v.version,
-    stage: v.stage,
-    type: v.type,
-    target: v.target,
-    created_at: v.created_at,
-    deployed_at: v.deployed_at,
-    archived_at: v.archived_at,
-    lineage: v.lineage,
-    artifacts: v.artifacts,
-  };
 }
