@@ -26,10 +26,21 @@ if [ "${1:-}" = "--test" ]; then
   /usr/bin/python3 -c 'import torch, numpy, onnx, pytest' >/dev/null 2>&1 || need+=(python3-torch python3-numpy python3-onnx python3-pytest)
   # The generated FastAPI server runs on Debian's FastAPI/uvicorn in the contract tests.
   /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 || need+=(python3-fastapi python3-uvicorn)
+  # Docker target tests: Debian's engine, and debootstrap for the offline base image.
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing system packages: ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
   fi
+  if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd (vfs, no iptables, no default bridge)"
+    setsid -f dockerd --storage-driver=vfs --iptables=false --bridge=none >/var/log/dockerd.log 2>&1 </dev/null
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { say "dockerd did not start: $(tail -5 /var/log/dockerd.log)"; exit 1; }
+  fi
+  avail_gb=$(df -BG --output=avail / | tail -1 | tr -dc 0-9)
+  [ "${avail_gb:-0}" -ge 20 ] || say "warning: only ${avail_gb} GB free; the Docker tests need ~15-20 GB on vfs"
 fi
 
 say "building (tsc)"

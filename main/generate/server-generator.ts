@@ -6,6 +6,7 @@
  *     frameworm/__init__.py, frameworm/noise.py     the shared noise generator
  *     model/manifest.json, model.onnx, model.torchscript.pt, deployment.json
  *     requirements.txt                               exact `==` pins
+ *     Dockerfile, .dockerignore, docker-compose.yml  from templates/docker/ (main/docker/)
  *
  * The server answers the same HTTP contract as the embedded runtime (templates/server/server.py).
  * Pure file generation: building and running images is someone else's job.
@@ -47,6 +48,46 @@ export interface GenerateServerOptions {
   readonly pins?: Readonly<Record<string, string>>;
   /** Output folder; default deploy/generated/<name>. */
   readonly outDir?: string;
+  /** docker-compose.yml defaults: base image, whether pip installs requirements, host port. */
+  readonly docker?: DockerFilesOptions;
+}
+
+export interface DockerFilesOptions {
+  /** Default {@link DEFAULT_BASE_IMAGE}. */
+  readonly baseImage?: string;
+  /** Default true; false for offline base images that already have the Python packages. */
+  readonly installDeps?: boolean;
+  /** Default 8000. */
+  readonly hostPort?: number;
+}
+
+/** The Dockerfile's default `ARG BASE_IMAGE` (users have Docker Hub). */
+export const DEFAULT_BASE_IMAGE = 'python:3.11-slim-bookworm';
+/** The image reference docker-compose.yml and the docker target use: frameworm/<name>:<version>, lowercased. */
+export function imageRef(name: string, version: string): string {
+  return `frameworm/${name.toLowerCase().replace(/^[._-]+/, '')}:${version.replace(/^[.-]+/, '')}`;
+}
+const IMAGE_RE = /^[a-z0-9][a-z0-9._/:@-]*$/i;
+
+/** The Dockerfile, .dockerignore and docker-compose.yml texts for one version. */
+export function dockerFiles(name: string, version: string, options: DockerFilesOptions = {}): Record<'Dockerfile' | '.dockerignore' | 'docker-compose.yml', string> {
+  const baseImage = options.baseImage ?? DEFAULT_BASE_IMAGE;
+  if (!IMAGE_RE.test(baseImage)) throw new FramewormError('E_USAGE', `invalid base image '${baseImage}' (an image reference like python:3.11-slim-bookworm)`);
+  const hostPort = options.hostPort ?? 8000;
+  if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) throw new FramewormError('E_USAGE', `invalid host port ${hostPort} (1-65535)`);
+  const dir = path.join(templatesDir(), 'docker');
+  const read = (f: string): string => fs.readFileSync(path.join(dir, f), 'utf8');
+  const values: Record<string, string> = {
+    NAME: name,
+    VERSION: version,
+    SERVICE: name.toLowerCase().replace(/[^a-z0-9_-]/g, '-'),
+    IMAGE: imageRef(name, version),
+    BASE_IMAGE: baseImage,
+    INSTALL_DEPS: options.installDeps === false ? '0' : '1',
+    HOST_PORT: String(hostPort),
+  };
+  const compose = read('docker-compose.yml').replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => values[k] ?? '');
+  return { Dockerfile: read('Dockerfile'), '.dockerignore': read('dockerignore'), 'docker-compose.yml': compose };
 }
 
 export interface GeneratedServer {
@@ -114,6 +155,7 @@ export function generateServer(options: GenerateServerOptions): GeneratedServer 
   };
   write(path.join('model', 'deployment.json'), `${JSON.stringify({ name, version, type: manifest.type, runtime }, null, 2)}\n`);
   write('requirements.txt', `${requirements.join('\n')}\n`);
+  for (const [rel, text] of Object.entries(dockerFiles(name, version, options.docker))) write(rel, text);
 
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
