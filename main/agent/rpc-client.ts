@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { ChannelArgs, ChannelResult, ContractError, ControlPlaneClient, ProgressEvent, RequestChannel } from '../../preload/contract.js';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
+import { lineSplitter } from '../common/line-splitter.js';
 
 /** Rebuilds a real error from its wire form, keeping code and detail. */
 export function fromContractError(e: ContractError): FramewormError {
@@ -34,7 +35,6 @@ export class RpcClient implements ControlPlaneClient {
             reject(new FramewormError('E_AGENT', `the agent refused the request (HTTP ${res.statusCode ?? '?'})`));
             return;
           }
-          let buffered = '';
           let settled = false;
           const onLine = (line: string): void => {
             if (line.trim() === '') return;
@@ -49,16 +49,10 @@ export class RpcClient implements ControlPlaneClient {
             }
           };
           res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buffered += chunk;
-            let nl: number;
-            while ((nl = buffered.indexOf('\n')) >= 0) {
-              onLine(buffered.slice(0, nl));
-              buffered = buffered.slice(nl + 1);
-            }
-          });
+          const lines = lineSplitter(onLine);
+          res.on('data', (chunk: string) => lines.push(chunk));
           res.on('end', () => {
-            if (buffered) onLine(buffered);
+            lines.end();
             if (!settled) reject(new FramewormError('E_AGENT', `the agent closed the connection before answering ${channel}`));
           });
           res.on('error', (err) => reject(new FramewormError('E_AGENT', `lost the agent connection: ${err.message}`)));

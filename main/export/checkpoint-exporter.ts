@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
+import { lineSplitter } from '../common/line-splitter.js';
 import type { ModelType } from '../common/types.js';
 import type { ExportManifest } from './manifest.js';
 import { templatesDir, type PythonInfo } from './python-finder.js';
@@ -36,7 +37,6 @@ export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest
       env: { ...process.env, PYTHONPATH: templatesDir(), OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let buffered = '';
     let stderr = '';
     let result: ExportManifest | null = null;
     let failure: FramewormError | null = null;
@@ -58,14 +58,8 @@ export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest
       else if (msg.error) failure = new FramewormError(CODES[msg.error.code] ?? 'E_RUNTIME', msg.error.message);
     };
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        onLine(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-      }
-    });
+    const lines = lineSplitter(onLine);
+    child.stdout.on('data', (chunk: string) => lines.push(chunk));
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
@@ -79,7 +73,7 @@ export function exportCheckpoint(options: ExportOptions): Promise<ExportManifest
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (buffered) onLine(buffered);
+      lines.end();
       if (failure) fail(failure);
       else if (code === 0 && result) resolve(result);
       else {

@@ -8,6 +8,9 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { FramewormError } from '../common/errors.js';
+import { crc32 } from '../common/crc32.js';
+
+export { crc32 };
 
 export interface ZipEntry {
   readonly name: string;
@@ -201,19 +204,3 @@ export function readZipEntry(buf: Buffer, entry: ZipEntry, label: string): Buffe
   }
 }
 
-const CRC_TABLE = ((): Uint32Array => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (the ZIP polynomial) of a byte range; used to check small entries such as data.pkl. */
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}

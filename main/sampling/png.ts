@@ -7,28 +7,14 @@
  */
 import zlib from 'node:zlib';
 import { SamplerInputError } from './errors.js';
+import { crc32 } from '../common/crc32.js';
+
+export { crc32 };
 
 /** The value range of the input tensor: generators emit [−1, 1], VAE reconstructions [0, 1]. */
 export type PixelRange = '[-1,1]' | '[0,1]';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (ISO-HDLC, as PNG and zlib use it) of `bytes`. */
-export function crc32(bytes: Uint8Array, initial = 0): number {
-  let c = (initial ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const head = Buffer.alloc(8);

@@ -142,3 +142,29 @@ def assert_cli_error(result: Tuple[int, List[Dict[str, Any]], str], code: str) -
     assert err["code"] == code, err
     assert "\n" not in err["message"]
     return err["message"]
+
+
+# ------------------------------------------------------- shared by the diffusion tests
+
+def round7(values: Sequence[float]) -> List[float]:
+    """How golden.json writes floats: 7 significant digits."""
+    return [float(f"{v:.7g}") for v in values]
+
+
+def seeded_noise(shape: Sequence[int], count: int, seed: int) -> List[torch.Tensor]:
+    """A reproducible list of per-step noise tensors for the reference samplers."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=gen) for _ in range(count)]
+
+
+def run_reference_cli(checkpoint: Path, payload: Dict[str, Any], tmp_path: Path) -> Dict[str, Any]:
+    """Runs ``python -m frameworm.diffusion_reference`` on a noise JSON and returns its answer."""
+    noise_file = tmp_path / "noise.json"
+    noise_file.write_text(json.dumps(payload))
+    env = dict(os.environ, PYTHONPATH=str(TEMPLATES_DIR), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "frameworm.diffusion_reference", "--checkpoint", str(checkpoint),
+         "--noise-json", str(noise_file)],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

@@ -7,16 +7,14 @@ written goes to ``tmp_path``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 import torch
 
-from conftest import (TEMPLATES_DIR, assert_matches_golden, assert_recovers_effective,
+from conftest import (round7, run_reference_cli, seeded_noise,
+                      assert_matches_golden, assert_recovers_effective,
                       checkpoint_path, golden_inputs, listing_of, load_golden,
                       state_dict_listing, zeros_state_dict)
 from frameworm import diffusion_reference as ref
@@ -29,30 +27,8 @@ torch.set_num_threads(1)  # the goldens are defined at 1 intra-op thread
 NULL = 4  # num_classes of the tiny config = index of the null class
 
 
-def _round7(values: Sequence[float]) -> List[float]:
-    """How golden.json writes floats: 7 significant digits."""
-    return [float(f"{v:.7g}") for v in values]
-
-
-def _noise(shape: Sequence[int], count: int, seed: int) -> List[torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(*shape, generator=gen) for _ in range(count)]
-
-
 def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual.double() - expected).abs() / (1 + expected.abs())).max().item()
-
-
-def _run_reference_cli(checkpoint: Path, payload: Dict[str, Any], tmp_path: Path) -> Dict[str, Any]:
-    noise_file = tmp_path / "noise.json"
-    noise_file.write_text(json.dumps(payload))
-    env = dict(os.environ, PYTHONPATH=str(TEMPLATES_DIR), OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "frameworm.diffusion_reference", "--checkpoint", str(checkpoint),
-         "--noise-json", str(noise_file)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 # ----------------------------------------------------------------------------------- fixtures
@@ -153,7 +129,7 @@ def test_schedule_is_read_from_checkpoint(state_dict: Dict[str, torch.Tensor],
     for key in ("betas", "alphas", "alphas_cumprod"):
         assert torch.equal(torch.tensor(sched[key], dtype=torch.float32), state_dict[key]), key
     for key in ("betas", "alphas_cumprod"):
-        assert _round7(sched[key]) == golden["outputs"][key]["data"], key
+        assert round7(sched[key]) == golden["outputs"][key]["data"], key
     assert sched["betas"][-1] == pytest.approx(0.999)  # the cosine clip (README)
     # The stored alphas are 1 − β in float32, as the sampler's docstring states.
     assert torch.equal(state_dict["alphas"], 1.0 - state_dict["betas"])
@@ -257,7 +233,7 @@ def _independent_cfg(model: cfg_ddpm.CFGDDPM, sd: Dict[str, torch.Tensor], x_T: 
 def test_reference_sampler_full_T_is_deterministic_and_bounded(
         model: cfg_ddpm.CFGDDPM, sched: Dict[str, Any], hp: Dict[str, Any]) -> None:
     T = hp["timesteps"]
-    x_T, *noises = _noise((2, 3, 8, 8), T, seed=21)
+    x_T, *noises = seeded_noise((2, 3, 8, 8), T, seed=21)
     labels = [2, None]
     first = ref.cfg_sample(model, sched, x_T, noises, labels, 3.0)
     second = ref.cfg_sample(model, sched, x_T.clone(), [z.clone() for z in noises], [2, NULL],
@@ -276,7 +252,7 @@ def test_reference_sampler_full_T_matches_upstream_formulas(
         model: cfg_ddpm.CFGDDPM, state_dict: Dict[str, torch.Tensor], sched: Dict[str, Any],
         hp: Dict[str, Any], w: float) -> None:
     T = hp["timesteps"]
-    x_T, *noises = _noise((2, 3, 8, 8), T, seed=22)
+    x_T, *noises = seeded_noise((2, 3, 8, 8), T, seed=22)
     labels = [0, None]  # class 0 is a real class even when w ≤ 1 (upstream's bug avoided)
     raw = ref.cfg_sample(model, sched, x_T, noises, labels, w, clamp=False)
     expected = _independent_cfg(model, state_dict, x_T, noises, labels, w,
@@ -289,7 +265,7 @@ def test_reference_sampler_full_T_matches_upstream_formulas(
 def test_reference_sampler_strided(model: cfg_ddpm.CFGDDPM, state_dict: Dict[str, torch.Tensor],
                                    sched: Dict[str, Any], hp: Dict[str, Any]) -> None:
     taus = ref.strided_timesteps(hp["timesteps"], 8)
-    x_T, *noises = _noise((2, 3, 8, 8), 8, seed=23)
+    x_T, *noises = seeded_noise((2, 3, 8, 8), 8, seed=23)
     noises = noises[:7]
     out = ref.cfg_sample(model, sched, x_T, noises, [1, 3], 2.0, num_steps=8)
     assert torch.equal(out, ref.cfg_sample(model, sched, x_T, noises, [1, 3], 2.0, num_steps=8))
@@ -303,7 +279,7 @@ def test_reference_sampler_strided(model: cfg_ddpm.CFGDDPM, state_dict: Dict[str
 
 def test_guidance_applies_for_every_scale_and_label(model: cfg_ddpm.CFGDDPM,
                                                     sched: Dict[str, Any]) -> None:
-    x_T, *noises = _noise((2, 3, 8, 8), 6, seed=24)
+    x_T, *noises = seeded_noise((2, 3, 8, 8), 6, seed=24)
     noises = noises[:5]
 
     def run(labels: Any, w: float) -> torch.Tensor:
@@ -329,7 +305,7 @@ def test_guidance_applies_for_every_scale_and_label(model: cfg_ddpm.CFGDDPM,
 
 def test_cli_prints_the_reference_images(model: cfg_ddpm.CFGDDPM, sched: Dict[str, Any],
                                          tmp_path: Path) -> None:
-    x_T, *noises = _noise((2, 3, 4, 4), 4, seed=25)
+    x_T, *noises = seeded_noise((2, 3, 4, 4), 4, seed=25)
     payload = {
         "x_T": {"shape": list(x_T.shape), "data": x_T.reshape(-1).tolist()},
         "noises": [{"shape": list(z.shape), "data": z.reshape(-1).tolist()} for z in noises[:3]],
@@ -337,7 +313,7 @@ def test_cli_prints_the_reference_images(model: cfg_ddpm.CFGDDPM, sched: Dict[st
         "guidance_scale": 2.5,
         "num_steps": 4,
     }
-    out = _run_reference_cli(checkpoint_path("cfg_ddpm"), payload, tmp_path)
+    out = run_reference_cli(checkpoint_path("cfg_ddpm"), payload, tmp_path)
     assert out["arch"] == "cfg_ddpm"
     assert out["timesteps"] == ref.strided_timesteps(50, 4)
     assert out["images"]["shape"] == [2, 3, 4, 4]

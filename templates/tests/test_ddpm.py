@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import pytest
 import torch
 
-from conftest import (TEMPLATES_DIR, assert_matches_golden, assert_recovers_effective,
+from conftest import (round7, run_reference_cli, seeded_noise,
+                      assert_matches_golden, assert_recovers_effective,
                       checkpoint_path, golden_inputs, listing_of, load_golden,
                       state_dict_listing, zeros_state_dict)
 from frameworm import diffusion_reference as ref
@@ -25,28 +23,6 @@ from frameworm.models import ARCHITECTURES, ddpm
 from frameworm.safe_load import load_checkpoint
 
 torch.set_num_threads(1)  # the goldens are defined at 1 intra-op thread
-
-
-def _round7(values: Sequence[float]) -> List[float]:
-    """How golden.json writes floats: 7 significant digits."""
-    return [float(f"{v:.7g}") for v in values]
-
-
-def _noise(shape: Sequence[int], count: int, seed: int) -> List[torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(*shape, generator=gen) for _ in range(count)]
-
-
-def _run_reference_cli(checkpoint: Path, payload: Dict[str, Any], tmp_path: Path) -> Dict[str, Any]:
-    noise_file = tmp_path / "noise.json"
-    noise_file.write_text(json.dumps(payload))
-    env = dict(os.environ, PYTHONPATH=str(TEMPLATES_DIR), OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "frameworm.diffusion_reference", "--checkpoint", str(checkpoint),
-         "--noise-json", str(noise_file)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 # ----------------------------------------------------------------------------------- fixtures
@@ -132,7 +108,7 @@ def test_schedule_is_read_from_checkpoint(state_dict: Dict[str, torch.Tensor],
         assert torch.equal(torch.tensor(sched[key], dtype=torch.float32), state_dict[key]), key
     for key in ("betas", "alphas_cumprod"):
         # golden.json stores 7 significant digits of the same float32 values.
-        assert _round7(sched[key]) == golden["outputs"][key]["data"], key
+        assert round7(sched[key]) == golden["outputs"][key]["data"], key
     # The sampler recomputes √(1−ᾱ) in float32; it must be the stored buffer bit for bit.
     assert torch.equal(torch.sqrt(1.0 - state_dict["alphas_cumprod"]),
                        state_dict["sqrt_one_minus_alphas_cumprod"])
@@ -232,7 +208,7 @@ def test_reference_sampler_full_T_is_deterministic_and_bounded(
         model: ddpm.DDPM, state_dict: Dict[str, torch.Tensor], hp: Dict[str, Any]) -> None:
     sched = ddpm.schedule(state_dict, hp)
     T = hp["timesteps"]
-    x_T, *noises = _noise((2, 3, 16, 16), T, seed=11)
+    x_T, *noises = seeded_noise((2, 3, 16, 16), T, seed=11)
     first = ref.ddpm_sample(model, sched, x_T, noises)
     second = ref.ddpm_sample(model, sched, x_T.clone(), [z.clone() for z in noises], num_steps=T)
     assert torch.equal(first, second)
@@ -251,7 +227,7 @@ def test_reference_sampler_full_T_matches_upstream_formulas(
         model: ddpm.DDPM, state_dict: Dict[str, torch.Tensor], hp: Dict[str, Any]) -> None:
     sched = ddpm.schedule(state_dict, hp)
     T = hp["timesteps"]
-    x_T, *noises = _noise((2, 3, 16, 16), T, seed=12)
+    x_T, *noises = seeded_noise((2, 3, 16, 16), T, seed=12)
     raw = ref.ddpm_sample(model, sched, x_T, noises, clamp=False)
     expected = _independent_ddpm(model, state_dict, x_T, noises, list(range(T - 1, -1, -1)), True)
     err = ((raw.double() - expected).abs() / (1 + expected.abs())).max().item()
@@ -265,7 +241,7 @@ def test_reference_sampler_strided(model: ddpm.DDPM, state_dict: Dict[str, torch
     sched = ddpm.schedule(state_dict, hp)
     taus = ref.strided_timesteps(hp["timesteps"], 10)
     assert taus == [49, 44, 38, 33, 27, 22, 16, 11, 5, 0]
-    x_T, *noises = _noise((2, 3, 16, 16), 10, seed=13)
+    x_T, *noises = seeded_noise((2, 3, 16, 16), 10, seed=13)
     noises = noises[:9]
     out = ref.ddpm_sample(model, sched, x_T, noises, num_steps=10)
     assert torch.equal(out, ref.ddpm_sample(model, sched, x_T, noises, num_steps=10))
@@ -281,7 +257,7 @@ def test_single_step_is_the_x0_prediction(model: ddpm.DDPM, state_dict: Dict[str
                                           hp: Dict[str, Any]) -> None:
     """With S = 1, β_eff = 1 − ᾱ_t and the update collapses to (x − √(1−ᾱ)·ε)/√ᾱ."""
     sched = ddpm.schedule(state_dict, hp)
-    (x_T,) = _noise((1, 3, 8, 8), 1, seed=14)
+    (x_T,) = seeded_noise((1, 3, 8, 8), 1, seed=14)
     out = ref.ddpm_sample(model, sched, x_T, [], num_steps=1, clamp=False)
     t = hp["timesteps"] - 1
     ac = state_dict["alphas_cumprod"][t].double()
@@ -310,13 +286,13 @@ def test_strided_timesteps(T: int) -> None:
 
 def test_cli_prints_the_reference_images(model: ddpm.DDPM, state_dict: Dict[str, torch.Tensor],
                                          hp: Dict[str, Any], tmp_path: Path) -> None:
-    x_T, *noises = _noise((1, 3, 8, 8), 5, seed=15)
+    x_T, *noises = seeded_noise((1, 3, 8, 8), 5, seed=15)
     payload = {
         "x_T": {"shape": list(x_T.shape), "data": x_T.reshape(-1).tolist()},
         "noises": [z.tolist() for z in noises[:4]],  # nested lists are accepted too
         "num_steps": 5,
     }
-    out = _run_reference_cli(checkpoint_path("ddpm"), payload, tmp_path)
+    out = run_reference_cli(checkpoint_path("ddpm"), payload, tmp_path)
     assert out["arch"] == "ddpm"
     assert out["timesteps"] == ref.strided_timesteps(hp["timesteps"], 5)
     assert out["images"]["shape"] == [1, 3, 8, 8] and out["images"]["dtype"] == "float32"

@@ -17,13 +17,10 @@ import { normals } from '../../main/sampling/noise.js';
 import { EmbeddedBackend } from '../../main/serving/embedded-backend.js';
 import { ModelSession } from '../../main/serving/model-session.js';
 import { StableEndpoint } from '../../main/serving/stable-endpoint.js';
+import { compatPath } from '../fixtures/inspect/compat.js';
 import type { BenchResult } from './embedded-bench.js';
 
 const ARCHS = ['vae', 'dcgan', 'ddpm', 'vqvae2', 'vitgan', 'cfg_ddpm'] as const;
-
-function compatDir(): string {
-  return process.env['FRAMEWORM_COMPAT_DIR'] ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../shared/compat');
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,7 +39,7 @@ export async function runArchitectureBench(): Promise<BenchResult[]> {
     const python = await findPython(null);
     for (const arch of ARCHS) {
       const t0 = performance.now();
-      await exportCheckpoint({ python, checkpoint: path.join(compatDir(), arch, 'best.pt'), outDir: path.join(dir, arch), type: 'auto' });
+      await exportCheckpoint({ python, checkpoint: compatPath(arch, 'best.pt'), outDir: path.join(dir, arch), type: 'auto' });
       const wall = (performance.now() - t0) / 1000;
       const inside = readManifest(path.join(dir, arch)).export_seconds;
       rows.push({ metric: `export ${arch} (TorchScript + ONNX + parity; Python-side ${inside.toFixed(2)} s)`, value: wall, unit: 's', target: null, pass: null });
