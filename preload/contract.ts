@@ -73,6 +73,25 @@ export interface DeploymentStatus {
   readonly target: TargetName | null;
   readonly versions: readonly VersionView[];
   readonly metrics: MetricsView | null;
+  /** The docker target's container (state and health from the daemon); null on other targets. */
+  readonly container: ContainerStateView | null;
+}
+export interface ContainerStateView {
+  readonly id: string;
+  readonly name: string;
+  readonly image: string;
+  readonly image_id: string;
+  readonly host_port: number;
+  /** Docker's state (running, exited, …), 'missing' once removed, 'unknown' when the daemon does not answer. */
+  readonly state: string;
+  /** starting, healthy, unhealthy, none, unknown. */
+  readonly health: string;
+  readonly running: boolean;
+  readonly exit_code: number | null;
+  readonly oom_killed: boolean;
+  readonly started_at: string | null;
+  readonly finished_at: string | null;
+  readonly error?: string;
 }
 
 export interface DeploymentSummary {

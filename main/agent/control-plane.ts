@@ -56,11 +56,11 @@ export class ControlPlane {
         setImmediate(shutdown);
         return { stopping: true };
       },
-      'deploy.start': (args, ctx) => d.start(args, ctx.progress),
-      'deploy.status': async ({ name }) => d.status(name),
+      'deploy.start': (args, ctx) => d.start(args, ctx.progress, ctx.signal),
+      'deploy.status': ({ name }) => d.status(name),
       'deploy.list': async () => d.list(),
-      'deploy.promote': (args) => d.promote(args),
-      'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress),
+      'deploy.promote': (args, ctx) => d.promote(args, ctx.progress, ctx.signal),
+      'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
       'deploy.stop': (args) => d.stop(args),
       'deploy.inspect': async ({ model }) => {
         const report = await inspectModelFile(path.resolve(this.workspace.root, model));

@@ -8,6 +8,8 @@ import { FramewormError, toFramewormError } from '../common/errors.js';
 export interface HandlerContext {
   /** Streams a progress step to the caller while the request runs. */
   progress(event: ProgressEvent): void;
+  /** Aborted when the caller goes away before the answer (Ctrl-C on the CLI): long steps cancel. */
+  readonly signal: AbortSignal;
 }
 
 /** One handler per request channel; the same table serves the agent, Electron IPC and web mode. */
@@ -77,11 +79,15 @@ export class RpcServer {
     const send = (line: object): void => {
       if (!res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
     };
+    const cancel = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) cancel.abort();
+    });
     try {
       if (!REQUEST_CHANNELS.includes(channel)) throw new FramewormError('E_USAGE', `unknown control-plane channel '${channel}'`);
       const args = await readJson(req);
       const handler = this.handlers[channel] as (a: unknown, c: HandlerContext) => Promise<unknown>;
-      const result = await handler(args, { progress: (p) => send({ progress: p }) });
+      const result = await handler(args, { progress: (p) => send({ progress: p }), signal: cancel.signal });
       send({ result });
     } catch (err) {
       send({ error: toContractError(err) });

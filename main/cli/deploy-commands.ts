@@ -55,7 +55,7 @@ export function registerDeployCommands(program: Command): void {
       .option('--quantize', 'quantize the exported model')
       .option('--image-size <n>', 'image size for ddpm, cfg_ddpm, vqvae2 (not recorded in their weights; default 32)')
       .addOption(new Option('--stage <stage>', 'production switches traffic; staging only registers').choices(['production', 'staging']))
-      .option('--base-image <image>', 'Docker base image'),
+      .option('--base-image <image>', "Docker base image (default deploy.docker_base_image); 'offline' builds one from Debian packages"),
   ).action(async (opts: Opts) => {
     const common = commonOf(opts);
     const out = makeOutput(common.json);
@@ -169,6 +169,11 @@ function formatStatus(s: DeploymentStatus): string {
   const lines = [
     `${s.name}: ${s.serving ? `serving ${s.serving_version ?? '?'} at ${s.endpoint ?? '?'}` : 'not serving'}; production: ${s.production ?? 'none'}`,
   ];
+  if (s.container) {
+    const c = s.container;
+    const exit = c.running ? '' : ` exit ${c.exit_code ?? '?'}${c.oom_killed ? ' (out of memory)' : ''}`;
+    lines.push(`  container ${c.name} (${c.id.slice(0, 12)}): ${c.state}${exit}, health ${c.health}; image ${c.image} ${c.image_id.slice(7, 19)}; 127.0.0.1:${c.host_port}${c.error ? `; ${c.error}` : ''}`);
+  }
   if (s.metrics) {
     const m = s.metrics;
     lines.push(`  p50 ${m.p50_ms.toFixed(2)} ms  p95 ${m.p95_ms.toFixed(2)} ms  p99 ${m.p99_ms.toFixed(2)} ms  error rate ${(m.error_rate * 100).toFixed(1)}%  requests ${m.requests} (window ${m.window_s} s)`);

@@ -38,6 +38,9 @@ export type DeployConfig = {
   readonly host: string;
   readonly port_range_start: number;
   readonly docker_base_image: string;
+  readonly docker_socket: string | null;
+  readonly container_ready_timeout_s: number;
+  readonly container_memory_mb: number;
   readonly python_path: string | null;
   readonly max_body_bytes: number;
   readonly request_timeout_ms: number;
@@ -88,6 +91,9 @@ const deploySchema = z.object({
   host: nonEmpty().default('127.0.0.1'),
   port_range_start: z.number().int().min(1).max(65535).default(8000),
   docker_base_image: nonEmpty().default('python:3.11-slim-bookworm'),
+  docker_socket: nonEmpty().nullable().default(null),
+  container_ready_timeout_s: positive().default(180),
+  container_memory_mb: intAtLeast(64).default(2048),
   python_path: nonEmpty().nullable().default(null),
   max_body_bytes: intAtLeast(1).default(10_485_760),
   request_timeout_ms: positive().default(30_000),
@@ -123,7 +129,10 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   'probe.interval_s': 'a number > 0',
   host: 'a non-empty host name or IP address',
   port_range_start: 'an integer from 1 to 65535',
-  docker_base_image: 'a non-empty image reference',
+  docker_base_image: "a non-empty image reference, or 'offline' to build one from Debian packages",
+  docker_socket: 'a path to the Docker daemon socket, or null (DOCKER_HOST, else /var/run/docker.sock)',
+  container_ready_timeout_s: 'a number > 0',
+  container_memory_mb: 'an integer >= 64',
   python_path: 'a non-empty path string or null',
   max_body_bytes: 'an integer >= 1',
   request_timeout_ms: 'a number > 0',

@@ -18,14 +18,17 @@ import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
+import { ContainerBackend, type ContainerView } from '../docker/container-backend.js';
 import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
 import { artifactHashes, readManifest } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
+import { imageRef } from '../generate/server-generator.js';
 import { allocatePort } from './port-allocator.js';
 import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf, warmupDims } from './deploy-support.js';
+import { DockerTarget, type VersionImage } from './docker-target.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 type Progress = (event: ProgressEvent) => void;
@@ -44,28 +47,36 @@ interface LiveDeployment {
 export class DeploymentManager {
   private readonly live = new Map<string, LiveDeployment>();
   private readonly mutex = new KeyedMutex();
+  /** The docker target (images and containers of this workspace). */
+  readonly docker: DockerTarget;
 
   constructor(
     private readonly workspace: Workspace,
     private readonly config: DeployConfig,
     private readonly registry: Registry,
-  ) {}
-
-  /** `deploy start`: inspect, register, export, and (for production) serve behind the stable endpoint. */
-  start(args: DeployStartArgs, progress: Progress = () => {}): Promise<DeployStartResult> {
-    assertModelName(args.name);
-    if (args.version !== undefined) assertVersionName(args.version);
-    return this.mutex.run(args.name, () => this.startLocked(args, progress));
+  ) {
+    this.docker = new DockerTarget(workspace, config);
   }
 
-  private async startLocked(args: DeployStartArgs, progress: Progress): Promise<DeployStartResult> {
+  /** `deploy start`: inspect, register, export, (docker) build, and (for production) serve behind the stable endpoint. */
+  start(args: DeployStartArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<DeployStartResult> {
+    assertModelName(args.name);
+    if (args.version !== undefined) assertVersionName(args.version);
+    return this.mutex.run(args.name, () => this.startLocked(args, progress, signal));
+  }
+
+  private async startLocked(args: DeployStartArgs, progress: Progress, signal?: AbortSignal): Promise<DeployStartResult> {
     const target: Target = args.target ?? (args.buildDocker ? 'docker' : 'embedded');
-    if (target !== 'embedded') {
-      throw new FramewormError('E_USAGE', `target '${target}' is not available in this build; use --target embedded`);
+    if (target === 'swarm') {
+      throw new FramewormError('E_USAGE', `target 'swarm' is not available in this build; use --target embedded or --target docker`);
     }
+    if (args.buildDocker && target !== 'docker') throw new FramewormError('E_USAGE', `--build-docker contradicts --target ${target}`);
+    if (args.baseImage !== undefined && target !== 'docker') throw new FramewormError('E_USAGE', '--base-image applies to the docker target only (add --build-docker)');
     if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
     const stage = args.stage ?? this.config.default_stage;
     if (args.port !== undefined) this.checkPortChange(args.name, args.port);
+    // A dead daemon is reported before anything is exported or built.
+    if (target === 'docker') await this.docker.connect();
 
     progress({ step: 'inspect', message: `inspecting ${args.model}`, value: 0.1 });
     const report = await inspectModelFile(args.model);
@@ -82,8 +93,11 @@ export class DeploymentManager {
     // a failed deploy leaves the registry and the event log exactly as they were.
     const exportDir = this.workspace.exportDir(args.name, version);
     let backend: Backend | null = null;
+    let image: VersionImage | null = null;
     let registered = false;
     try {
+      // The stable endpoint opens first: a taken --port fails in a second, not after a build.
+      const live: LiveDeployment | null = stage === 'production' ? await this.ensureEndpoint(args.name, args.port) : null;
       progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.3 });
       const prepared = await prepareArtifacts({
         report,
@@ -96,12 +110,30 @@ export class DeploymentManager {
         progress,
       });
       const { manifest, modelPath } = prepared;
-      let live: LiveDeployment | null = null;
-      if (stage === 'production') {
-        progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
-        backend = await this.loadBackend(args.name, version, type, modelPath);
-        progress({ step: 'serve', message: 'opening the stable endpoint', value: 0.7 });
-        live = await this.ensureEndpoint(args.name, args.port);
+      const gitCommit = workspaceGitCommit(this.workspace.root);
+      if (target === 'docker') {
+        image = await this.docker.build(
+          {
+            name: args.name,
+            version,
+            type,
+            exportDir,
+            ...(args.baseImage !== undefined ? { baseImage: args.baseImage } : {}),
+            ...(live ? { composePort: live.port } : {}),
+            lineage: { checkpoint_sha256: report.sha256, git_commit: gitCommit },
+          },
+          progress,
+          signal,
+        );
+        progress({ step: 'build', message: `built ${image.tag} (${image.id.slice(7, 19)}, ${Math.round(image.sizeBytes / 1e6)} MB) in ${image.buildSeconds.toFixed(1)} s`, value: 0.55 });
+      }
+      if (live) {
+        if (image) {
+          backend = await this.docker.run({ name: args.name, version, type, image }, progress, signal);
+        } else {
+          progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
+          backend = await this.loadBackend(args.name, version, type, modelPath);
+        }
       }
 
       progress({ step: 'register', message: `registering ${args.name} ${version}`, value: 0.8 });
@@ -111,26 +143,28 @@ export class DeploymentManager {
         version,
         type,
         target,
-        artifacts: prepared.files,
+        artifacts: image ? { ...prepared.files, image: image.tag, base_image: image.baseImage } : prepared.files,
         lineage: {
           checkpoint_sha256: report.sha256,
           source_path: path.resolve(args.model),
-          git_commit: workspaceGitCommit(this.workspace.root),
+          git_commit: gitCommit,
           config_snapshot: configSnapshot(this.config),
           hyper_parameters: report.hyper_parameters,
           training_metrics: trainingMetricsOf(report),
           epoch: epochOf(report),
           dataset_checksum: null,
           artifact_hashes: artifactHashes(manifest),
-          image_digest: null,
+          image_digest: image?.id ?? null,
         },
         actor,
       });
       registered = true;
 
       if (!live || !backend) {
+        this.closeIdleEndpoint(args.name);
         this.registry.promote(args.name, version, 'staging', { actor, reason: 'deploy start --stage staging' });
         this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'staging', endpoint: null });
+        if (image) this.docker.publishGenerated(args.name, image);
         return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
       }
       const { archived } = this.registry.promote(args.name, version, 'production', { actor, reason: 'deploy start' });
@@ -139,11 +173,16 @@ export class DeploymentManager {
       this.registry.setEndpoint(args.name, { port: live.port, target });
       const endpoint = this.urlFor(live.port);
       this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null });
+      if (image) this.docker.publishGenerated(args.name, image);
       progress({ step: 'ready', message: `${args.name} ${version} is ready at ${endpoint}`, value: 1 });
       return { name: args.name, version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null, export_dir: exportDir };
     } catch (err) {
       // A failed deploy leaves nothing registered and nothing half-made on disk.
       if (backend) await backend.dispose().catch(() => {});
+      if (image) {
+        await this.docker.removeImage(image.id);
+        this.docker.discardGenerated(args.name, image);
+      }
       this.closeIdleEndpoint(args.name);
       if (registered) this.registry.deleteVersion(args.name, version);
       fs.rmSync(exportDir, { recursive: true, force: true });
@@ -164,7 +203,7 @@ export class DeploymentManager {
   }
 
   /** `deploy promote`: moves a version between stages; production switches traffic to it. */
-  promote(args: PromoteArgs): Promise<PromoteResult> {
+  promote(args: PromoteArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<PromoteResult> {
     assertModelName(args.name);
     if (!isStage(args.stage)) throw new FramewormError('E_USAGE', `--stage must be one of dev, staging, production, archived (got "${String(args.stage)}")`);
     return this.mutex.run(args.name, async () => {
@@ -175,7 +214,7 @@ export class DeploymentManager {
         if (target.stage === 'archived') {
           throw new FramewormError('E_CONFLICT', `${args.name} ${args.version} is archived: archived → production is only allowed by a rollback (frameworm deploy rollback --name ${args.name})`);
         }
-        const backend = await this.loadBackend(args.name, target.version, target.type, this.modelPathOf(target));
+        const backend = await this.loadVersion(target, progress, signal);
         let live: LiveDeployment;
         let archived: VersionRecord | null;
         try {
@@ -198,7 +237,7 @@ export class DeploymentManager {
   }
 
   /** `deploy rollback`: brings the previous production version back behind the same endpoint. */
-  rollback(args: RollbackArgs, progress: Progress = () => {}): Promise<RollbackResult> {
+  rollback(args: RollbackArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<RollbackResult> {
     assertModelName(args.name);
     return this.mutex.run(args.name, async () => {
       const reason = args.reason ?? 'manual rollback';
@@ -211,8 +250,9 @@ export class DeploymentManager {
       }
       let backend: Backend | null = null;
       try {
+        // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
-        backend = await this.loadBackend(args.name, to.version, to.type, this.modelPathOf(to));
+        backend = await this.loadVersion(to, progress, signal);
         const live = await this.ensureEndpoint(args.name);
         this.registry.rollback(args.name, { reason, actor: args.actor ?? 'cli', toVersion: to.version });
         progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
@@ -247,10 +287,11 @@ export class DeploymentManager {
     });
   }
 
-  status(name: string): DeploymentStatus {
+  async status(name: string): Promise<DeploymentStatus> {
     assertModelName(name);
     const model = this.registry.requireModel(name);
     const live = this.live.get(name);
+    const container: ContainerView | null = live?.backend instanceof ContainerBackend ? await live.backend.state() : null;
     return {
       name,
       endpoint: this.endpointUrl(name),
@@ -260,6 +301,7 @@ export class DeploymentManager {
       target: model.target,
       versions: this.registry.listVersions(name).map(toView),
       metrics: live ? live.endpoint.snapshot() : null,
+      container,
     };
   }
 
@@ -276,12 +318,22 @@ export class DeploymentManager {
 
   /** Brings back what the registry says was in production (agent start). Failures are logged, not fatal. */
   async restore(log: (line: string) => void): Promise<void> {
-    for (const model of this.registry.listModels()) {
+    const models = this.registry.listModels();
+    if (models.some((m) => m.production && this.registry.getVersion(m.name, m.production)?.target === 'docker')) {
+      // Containers a crashed agent left behind are replaced, not adopted: their state is unknown.
+      try {
+        const removed = await this.docker.removeOrphans(new Set());
+        if (removed > 0) log(`removed ${removed} container(s) left by an earlier agent`);
+      } catch (err) {
+        log(`cannot clean up old containers: ${toFramewormError(err).message}`);
+      }
+    }
+    for (const model of models) {
       const production = model.production ? this.registry.getVersion(model.name, model.production) : null;
-      if (!production || production.target !== 'embedded') continue;
+      if (!production || (production.target !== 'embedded' && production.target !== 'docker')) continue;
       try {
         await this.mutex.run(model.name, async () => {
-          const backend = await this.loadBackend(model.name, production.version, production.type, this.modelPathOf(production));
+          const backend = await this.loadVersion(production, () => {});
           const live = await this.ensureEndpoint(model.name).catch(async (err: unknown) => {
             await backend.dispose();
             throw err;
@@ -301,6 +353,30 @@ export class DeploymentManager {
   /** Closes every endpoint and releases every loaded model. */
   async dispose(): Promise<void> {
     for (const name of [...this.live.keys()]) await this.stopServing(name);
+  }
+
+  /**
+   * Makes a registered version servable on its own target: warmed in the embedded runtime, or
+   * its image's container healthy. An image deleted from the store since is rebuilt from the
+   * version's export (and its new id recorded).
+   */
+  private async loadVersion(record: VersionRecord, progress: Progress, signal?: AbortSignal): Promise<Backend> {
+    if (record.target !== 'docker') return this.loadBackend(record.name, record.version, record.type, this.modelPathOf(record));
+    const tag = record.artifacts['image'] ?? imageRef(record.name, record.version);
+    let id = record.lineage.image_digest;
+    if (!id || !(await this.docker.hasImage(id))) {
+      progress({ step: 'build', message: `the image of ${record.version} is gone; rebuilding it from its export`, value: 0.2 });
+      const image = await this.docker.build(
+        { name: record.name, version: record.version, type: record.type, exportDir: this.workspace.exportDir(record.name, record.version), ...(record.artifacts['base_image'] ? { baseImage: record.artifacts['base_image'] } : {}) },
+        progress,
+        signal,
+      );
+      this.docker.discardGenerated(record.name, image);
+      this.registry.setImageDigest(record.name, record.version, image.id);
+      this.registry.recordEvent(record.name, 'image_rebuilt', { version: record.version, image: image.tag, image_digest: image.id, previous_digest: id });
+      id = image.id;
+    }
+    return this.docker.run({ name: record.name, version: record.version, type: record.type, image: { tag, id } }, progress, signal);
   }
 
   private async loadBackend(name: string, version: string, type: ModelType, modelPath: string): Promise<Backend> {

@@ -16,6 +16,14 @@ import { FramewormError } from '../common/errors.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
+/** The daemon socket: `configured`, else DOCKER_HOST when it is a unix:// address, else the default. */
+export function dockerSocketPath(configured?: string | null, env: NodeJS.ProcessEnv = process.env): string {
+  if (configured) return configured;
+  const host = env['DOCKER_HOST'];
+  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
+  return DEFAULT_SOCKET;
+}
+
 export interface BuildProgress {
   readonly stream?: string;
   readonly status?: string;
@@ -45,6 +53,7 @@ export interface BuiltImage {
 export interface RunOptions {
   readonly image: string;
   readonly name: string;
+  /** Host port on 127.0.0.1; 0 lets the daemon pick a free one (read it with publishedPort). */
   readonly hostPort: number;
   /** Default 8080 (the generated server's port). */
   readonly containerPort?: number;
@@ -65,6 +74,12 @@ export interface ContainerState {
   readonly health: string;
   readonly exitCode: number;
   readonly lastHealthLog: string;
+  /** The image id the container runs. */
+  readonly image: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** True when the kernel's OOM killer ended it. */
+  readonly oomKilled: boolean;
 }
 
 function daemonError(socketPath: string, cause: unknown): FramewormError {
@@ -240,7 +255,7 @@ export class DockerClient {
         Env: Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
         ExposedPorts: { [port]: {} },
         HostConfig: {
-          PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(options.hostPort) }] },
+          PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: options.hostPort === 0 ? '' : String(options.hostPort) }] },
           SecurityOpt: ['no-new-privileges'],
           CapDrop: ['ALL'],
           ReadonlyRootfs: true,
@@ -264,6 +279,20 @@ export class DockerClient {
     return container.id;
   }
 
+  /** The 127.0.0.1 host port a running container's `containerPort` is published on. */
+  async publishedPort(idOrName: string, containerPort = 8080): Promise<number> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(idOrName).inspect();
+    } catch (err) {
+      throw new FramewormError('E_RUNTIME', `docker inspect ${idOrName} failed: ${message(err)}`);
+    }
+    const bindings = info.NetworkSettings.Ports[`${containerPort}/tcp`] ?? [];
+    const port = Number(bindings.find((b) => b.HostIp === '127.0.0.1')?.HostPort ?? bindings[0]?.HostPort);
+    if (!Number.isInteger(port) || port <= 0) throw new FramewormError('E_RUNTIME', `container ${idOrName} publishes no host port for ${containerPort}/tcp`);
+    return port;
+  }
+
   async inspectState(idOrName: string): Promise<ContainerState | null> {
     let info: Docker.ContainerInspectInfo;
     try {
@@ -282,6 +311,10 @@ export class DockerClient {
       health: health?.Status ?? 'none',
       exitCode: info.State.ExitCode,
       lastHealthLog: last?.Output?.trim() ?? '',
+      image: info.Image,
+      startedAt: info.State.StartedAt,
+      finishedAt: info.State.FinishedAt,
+      oomKilled: info.State.OOMKilled,
     };
   }
 

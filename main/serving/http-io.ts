@@ -80,8 +80,16 @@ export function isJsonContentType(header: string | undefined): boolean {
 }
 
 /** Sends a JSON answer. `close` asks the client to drop the connection (after a refused upload). */
+/**
+ * A JSON document that is already serialised (a container's answer passed through): sendJson
+ * writes its bytes as they are instead of parsing and re-encoding them.
+ */
+export class RawJson {
+  constructor(readonly bytes: Buffer) {}
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  const text = body instanceof RawJson ? body.bytes : JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),

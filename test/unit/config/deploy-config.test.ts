@@ -36,7 +36,8 @@ describe('defaults', () => {
       rollback_checks: 3, monitor_interval_s: 30, alert_on: ['slack', 'log'], log_path: 'experiments/deploy_logs',
       registry_path: 'experiments/model_registry', slack_webhook_url: null, cooldown_s: 300,
       probe: { enabled: false, interval_s: 10 }, host: '127.0.0.1', port_range_start: 8000,
-      docker_base_image: 'python:3.11-slim-bookworm', python_path: null, max_body_bytes: 10485760,
+      docker_base_image: 'python:3.11-slim-bookworm', docker_socket: null, container_ready_timeout_s: 180, container_memory_mb: 2048,
+      python_path: null, max_body_bytes: 10485760,
       request_timeout_ms: 30000, max_batch_size: 64, inference_threads: 1, metrics_window_s: 60, default_stage: 'production',
     });
     expect(Object.isFrozen(config.alert_on)).toBe(true);
@@ -88,7 +89,10 @@ describe('bad values name the key and the accepted form', () => {
     ['probe: {interval_s: 0}', 'deploy.probe.interval_s must be a number > 0 (got 0)'],
     ['host: ""', 'deploy.host must be a non-empty host name or IP address (got "")'],
     ['port_range_start: 70000', 'deploy.port_range_start must be an integer from 1 to 65535 (got 70000)'],
-    ['docker_base_image: [python]', 'deploy.docker_base_image must be a non-empty image reference (got ["python"])'],
+    ['docker_base_image: [python]', `deploy.docker_base_image must be a non-empty image reference, or 'offline' to build one from Debian packages (got ["python"])`],
+    ['docker_socket: ""', 'deploy.docker_socket must be a path to the Docker daemon socket, or null (DOCKER_HOST, else /var/run/docker.sock) (got "")'],
+    ['container_ready_timeout_s: 0', 'deploy.container_ready_timeout_s must be a number > 0 (got 0)'],
+    ['container_memory_mb: 32', 'deploy.container_memory_mb must be an integer >= 64 (got 32)'],
     ['python_path: 3', 'deploy.python_path must be a non-empty path string or null (got 3)'],
     ['max_body_bytes: 1.5', 'deploy.max_body_bytes must be an integer >= 1 (got 1.5)'],
     ['request_timeout_ms: 0', 'deploy.request_timeout_ms must be a number > 0 (got 0)'],
@@ -140,7 +144,8 @@ describe('file structure', () => {
       export_format: ['onnx'], quantize: true, latency_threshold_ms: 150.5, error_rate_threshold: 0, rollback_checks: 5,
       monitor_interval_s: 0.5, alert_on: ['tray', 'log'], log_path: '/var/log/fw', registry_path: 'reg',
       slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, probe: { enabled: true, interval_s: 2 },
-      host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', python_path: '/usr/bin/python3',
+      host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', docker_socket: '/run/user/1000/docker.sock',
+      container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
       max_body_bytes: 1024, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, metrics_window_s: 120,
       default_stage: 'staging',
     };

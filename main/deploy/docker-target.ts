@@ -1,0 +1,263 @@
+/**
+ * The docker target of the deployment manager: turns an exported version into an image
+ * (generate deploy/generated/<name>/ → build with dockerode) and an image into a running,
+ * healthy container behind a ContainerBackend.
+ *
+ * Everything it creates carries `frameworm.workspace=<id of this workspace>`, so orphans of a
+ * crashed agent are found and removed, and two workspaces on one machine never touch each
+ * other's containers even when their model names and versions coincide.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ProgressEvent } from '../../preload/contract.js';
+import { FramewormError } from '../common/errors.js';
+import type { ModelType } from '../common/types.js';
+import type { DeployConfig } from '../config/deploy-config.js';
+import { ensureOfflineBaseImage } from '../docker/base-image.js';
+import { ContainerBackend } from '../docker/container-backend.js';
+import { DockerClient, dockerSocketPath, type BuildProgress } from '../docker/docker-client.js';
+import { generateServer, imageRef } from '../generate/server-generator.js';
+import type { Workspace } from '../workspace/workspace.js';
+import { removeIfEmpty } from './deploy-support.js';
+
+type Progress = (event: ProgressEvent) => void;
+
+/** `--base-image offline`: build the base from Debian packages (no Docker Hub, no PyPI). */
+export const OFFLINE_BASE = 'offline';
+/** The user-defined network containers join (hosts without a default bridge need one). */
+export const NETWORK = 'frameworm';
+export const LABEL_WORKSPACE = 'frameworm.workspace';
+
+export interface VersionImage {
+  readonly tag: string;
+  /** The image id (sha256:…), recorded in the registry as the version's image digest. */
+  readonly id: string;
+  readonly sizeBytes: number;
+  readonly baseImage: string;
+  readonly buildSeconds: number;
+  /** Where the server was generated for this build; see publishGenerated / discardGenerated. */
+  readonly buildDir: string;
+}
+
+export interface BuildRequest {
+  readonly name: string;
+  readonly version: string;
+  readonly type: ModelType;
+  readonly exportDir: string;
+  readonly baseImage?: string;
+  /** Host port written into docker-compose.yml. */
+  readonly composePort?: number;
+  readonly lineage?: Readonly<Record<string, string | null>>;
+}
+
+export interface RunRequest {
+  readonly name: string;
+  readonly version: string;
+  readonly type: ModelType;
+  readonly image: { readonly tag: string; readonly id: string };
+}
+
+export class DockerTarget {
+  readonly workspaceId: string;
+
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly config: DeployConfig,
+  ) {
+    this.workspaceId = crypto.createHash('sha256').update(workspace.root).digest('hex').slice(0, 12);
+  }
+
+  /** Pings the daemon; E_RUNTIME "Docker daemon not running (socket … missing)" otherwise. */
+  connect(): Promise<DockerClient> {
+    return DockerClient.connect(dockerSocketPath(this.config.docker_socket));
+  }
+
+  /** Generates the server for a version and builds its image (labelled with model, version and lineage). */
+  async build(request: BuildRequest, progress: Progress, signal?: AbortSignal): Promise<VersionImage> {
+    const client = await this.connect();
+    const t0 = Date.now();
+    const { baseImage, installDeps, offline } = await this.resolveBase(client, request.baseImage ?? this.config.docker_base_image, progress, signal);
+    if (offline && !fs.existsSync(path.join(request.exportDir, 'model.torchscript.pt'))) {
+      throw new FramewormError(
+        'E_INPUT',
+        `${request.name} ${request.version} has only an ONNX model, and the offline base image ${baseImage} has no onnxruntime for Python (Debian does not package it): deploy the FRAMEWORM checkpoint (its TorchScript export runs there), or use a base image with PyPI access`,
+      );
+    }
+    // Generated beside deploy/generated/<name>/ and moved there only by publishGenerated once the
+    // deploy has succeeded, so a failed one leaves the folder of the last good deploy as it was.
+    const finalDir = this.workspace.generatedDir(request.name);
+    const generated = generateServer({
+      workspace: this.workspace.root,
+      name: request.name,
+      version: request.version,
+      exportDir: request.exportDir,
+      outDir: path.join(path.dirname(finalDir), `.${request.name}-${request.version}.building`),
+      docker: { baseImage, installDeps, ...(request.composePort ? { hostPort: request.composePort } : {}) },
+    });
+    const tag = imageRef(request.name, request.version);
+    progress({ step: 'build', message: `building ${tag} on ${baseImage}`, value: 0.4 });
+    const labels: Record<string, string> = {
+      [LABEL_WORKSPACE]: this.workspaceId,
+      'frameworm.model': request.name,
+      'frameworm.version': request.version,
+      'frameworm.type': request.type,
+      'org.opencontainers.image.title': request.name,
+      'org.opencontainers.image.version': request.version,
+    };
+    for (const [k, v] of Object.entries(request.lineage ?? {})) if (v) labels[`frameworm.${k}`] = v;
+    let image;
+    try {
+      image = await client.buildImage(generated.dir, {
+        tag,
+        buildArgs: { BASE_IMAGE: baseImage, INSTALL_DEPS: installDeps ? '1' : '0' },
+        labels,
+        ...(signal ? { signal } : {}),
+        onProgress: buildLines((line) => progress({ step: 'build', message: line })),
+      });
+    } catch (err) {
+      fs.rmSync(generated.dir, { recursive: true, force: true });
+      removeIfEmpty(path.dirname(finalDir));
+      throw err;
+    }
+    return { tag, id: image.id, sizeBytes: image.sizeBytes, baseImage, buildSeconds: (Date.now() - t0) / 1000, buildDir: generated.dir };
+  }
+
+  /** Makes a built version's server folder deploy/generated/<name>/ (after its deploy succeeded). */
+  publishGenerated(name: string, image: VersionImage): void {
+    const finalDir = this.workspace.generatedDir(name);
+    if (!fs.existsSync(image.buildDir)) return;
+    fs.rmSync(finalDir, { recursive: true, force: true });
+    fs.renameSync(image.buildDir, finalDir);
+  }
+
+  /** Drops a built version's server folder (its deploy failed, or it was a rebuild of an old version). */
+  discardGenerated(name: string, image: VersionImage): void {
+    fs.rmSync(image.buildDir, { recursive: true, force: true });
+    removeIfEmpty(path.dirname(this.workspace.generatedDir(name)));
+  }
+
+  /** True when the image id is still in the local store. */
+  async hasImage(id: string): Promise<boolean> {
+    return (await (await this.connect()).imageId(id)) !== null;
+  }
+
+  /** Removes an image this workspace built (after a failed deploy); errors are ignored. */
+  async removeImage(id: string): Promise<void> {
+    try {
+      const client = await this.connect();
+      await client.docker.getImage(id).remove({ force: true });
+    } catch {
+      /* already gone, or in use by another tag */
+    }
+  }
+
+  /** Runs a version's image hardened on 127.0.0.1 and waits for its HEALTHCHECK. */
+  async run(request: RunRequest, progress: Progress, signal?: AbortSignal): Promise<ContainerBackend> {
+    const client = await this.connect();
+    if (!(await client.imageId(request.image.id))) {
+      throw new FramewormError('E_RUNTIME', `the image of ${request.name} ${request.version} (${request.image.tag}, ${request.image.id.slice(0, 19)}) is no longer in the Docker image store`);
+    }
+    const labels = { [LABEL_WORKSPACE]: this.workspaceId, 'frameworm.model': request.name, 'frameworm.version': request.version };
+    await client.ensureNetwork(NETWORK, { 'frameworm.managed': 'true' });
+    const name = this.containerName(request.name, request.version);
+    // A container of the same name is a leftover of a crashed agent: it is ours to replace.
+    await client.stopAndRemove(name, 1);
+    progress({ step: 'run', message: `starting container ${name}`, value: 0.6 });
+    const id = await client.runContainer({
+      image: request.image.id,
+      name,
+      hostPort: 0,
+      labels,
+      memoryBytes: this.config.container_memory_mb * 1024 * 1024,
+      network: NETWORK,
+    });
+    try {
+      const hostPort = await client.publishedPort(id);
+      progress({ step: 'health', message: `waiting for ${name} to report healthy`, value: 0.7 });
+      await waitHealthy(client, name, this.config.container_ready_timeout_s * 1000, signal);
+      return new ContainerBackend({
+        name: request.name,
+        version: request.version,
+        type: request.type,
+        client,
+        containerId: id,
+        containerName: name,
+        image: request.image.tag,
+        imageId: request.image.id,
+        hostPort,
+        requestTimeoutMs: this.config.request_timeout_ms,
+      });
+    } catch (err) {
+      await client.stopAndRemove(id, 1).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Removes containers of this workspace that no live deployment owns (left by a crashed agent). */
+  async removeOrphans(keep: ReadonlySet<string>): Promise<number> {
+    const client = await this.connect();
+    const list = await client.docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKSPACE}=${this.workspaceId}`] } });
+    let removed = 0;
+    for (const c of list) {
+      if (keep.has(c.Id)) continue;
+      await client.stopAndRemove(c.Id, 1);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** `fw-<workspace id>-<name>-<version>`, valid as a container name. */
+  containerName(name: string, version: string): string {
+    return `fw-${this.workspaceId}-${name}-${version}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+  }
+
+  /** 'offline' builds (or finds) the Debian-based base; any image labelled frameworm.base already has the packages. */
+  private async resolveBase(client: DockerClient, requested: string, progress: Progress, signal?: AbortSignal): Promise<{ baseImage: string; installDeps: boolean; offline: boolean }> {
+    if (requested === OFFLINE_BASE) {
+      progress({ step: 'base-image', message: 'finding or building the offline base image (Debian python3-torch, fastapi, uvicorn, numpy)', value: 0.35 });
+      const base = await ensureOfflineBaseImage(client, {
+        ...(signal ? { signal } : {}),
+        onProgress: buildLines((line) => progress({ step: 'base-image', message: line })),
+      });
+      return { baseImage: base.tag, installDeps: false, offline: true };
+    }
+    let label: string | undefined;
+    try {
+      const info = await client.docker.getImage(requested).inspect();
+      label = info.Config?.Labels?.['frameworm.base'];
+    } catch {
+      /* not local: the build pulls it (or says it cannot) */
+    }
+    return { baseImage: requested, installDeps: label === undefined, offline: label === 'offline' };
+  }
+}
+
+/** Build progress events → one callback per non-empty output line. */
+function buildLines(onLine: (line: string) => void): (event: BuildProgress) => void {
+  return (event) => {
+    const text = event.stream ?? event.status ?? '';
+    for (const line of text.split('\n')) if (line.trim()) onLine(line.trim());
+  };
+}
+
+/** DockerClient.waitHealthy, abandoned (container removed) when `signal` aborts. */
+async function waitHealthy(client: DockerClient, id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) {
+    await client.waitHealthy(id, timeoutMs);
+    return;
+  }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new FramewormError('E_RUNTIME', 'cancelled while waiting for the container to become healthy'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const waiting = client.waitHealthy(id, timeoutMs);
+  waiting.catch(() => undefined);
+  try {
+    await Promise.race([waiting, aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
