@@ -118,6 +118,9 @@ export class DockerTarget {
     } catch (err) {
       fs.rmSync(generated.dir, { recursive: true, force: true });
       removeIfEmpty(path.dirname(finalDir));
+      // A cancelled build may still have tagged its image: a version being built is not
+      // registered yet, so an image of ours under its tag is a leftover.
+      await this.removeLeftoverTag(client, tag, labels);
       throw err;
     }
     return { tag, id: image.id, sizeBytes: image.sizeBytes, baseImage, buildSeconds: (Date.now() - t0) / 1000, buildDir: generated.dir };
@@ -149,6 +152,16 @@ export class DockerTarget {
       await client.docker.getImage(id).remove({ force: true });
     } catch {
       /* already gone, or in use by another tag */
+    }
+  }
+
+  private async removeLeftoverTag(client: DockerClient, tag: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    try {
+      const info = await client.docker.getImage(tag).inspect();
+      const l = info.Config?.Labels ?? {};
+      if (['frameworm.workspace', 'frameworm.model', 'frameworm.version'].every((k) => l[k] === labels[k])) await client.docker.getImage(info.Id).remove({ force: true });
+    } catch {
+      /* no such image */
     }
   }
 

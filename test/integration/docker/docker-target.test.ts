@@ -8,6 +8,7 @@
  *
  * Needs dockerd: scripts/setup.sh --test installs and starts it. Fails (never skips) without it.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
 import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client.js';
-import { cliJson, disposeWorkspace, makeWorkspace, postJson, runCli, snapshotState } from '../cli/cli-harness.js';
+import { cliJson, disposeWorkspace, makeWorkspace, postJson, repoRoot, runCli, snapshotState } from '../cli/cli-harness.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
 
 interface StartDoc {
@@ -209,6 +210,31 @@ describe('deploy start --build-docker through the CLI', () => {
     expect((await ourContainers()).map((c) => c.version)).toEqual(['v1']);
   }, 900_000);
 
+  it('agent stop takes the container down; the next agent brings production back on the same endpoint', async () => {
+    await runCli(ws, ['agent', 'stop']);
+    expect(await ourContainers()).toEqual([]);
+    const s = await status(); // starts a new agent, which restores production
+    expect(s).toMatchObject({ production: 'v1', serving_version: 'v1', endpoint });
+    expect(s.container).toMatchObject({ state: 'running', health: 'healthy', image_id: v1Digest });
+    const p = await postJson(`${endpoint}/predict`, { batch_size: 1, seed: 3 });
+    expect(p.status).toBe(200);
+    expect(p.json['version']).toBe('v1');
+  }, 300_000);
+
+  it('a crashed agent leaves its container; the next agent replaces it instead of adopting it', async () => {
+    const before = await status();
+    const agent = JSON.parse(fs.readFileSync(path.join(ws, '.frameworm/agent.json'), 'utf8')) as { pid: number };
+    process.kill(agent.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await ourContainers()).map((c) => c.id)).toEqual([before.container?.id]);
+    const s = await status();
+    expect(s.container?.state).toBe('running');
+    expect(s.container?.id).not.toBe(before.container?.id);
+    expect((await ourContainers()).map((c) => c.id)).toEqual([s.container?.id]);
+    const events = fs.readFileSync(path.join(ws, 'experiments/deploy_logs', `${NAME}.jsonl`), 'utf8');
+    expect(events.match(/"event":"restore"/g)).toHaveLength(2);
+  }, 300_000);
+
   it('a container killed from outside shows in status and in the error rate', async () => {
     const before = await status();
     await client.docker.getContainer(before.container?.id ?? '').kill();
@@ -279,6 +305,35 @@ describe('docker target faults: clear error, nothing changed, nothing left', () 
       fs.writeFileSync(cfg, original);
       await runCli(ws, ['agent', 'stop']);
     }
+  }, 300_000);
+
+  it('Ctrl-C during a deploy cancels it: the container and image are removed, nothing is registered', async () => {
+    const before = await snapshotState(ws);
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/frameworm.js'), 'deploy', 'start', '--model', BEST, '--name', 'faulty', '--build-docker', '--workspace', ws], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig ? -1 : null))));
+    // Wait until the container of the new version exists, then interrupt the CLI.
+    let seen = false;
+    for (let i = 0; i < 600 && !seen; i++) {
+      const all = await client.docker.listContainers({ all: true, filters: { name: [`fw-${workspaceLabel}-faulty-v1`] } });
+      seen = all.length > 0;
+      if (!seen) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).not.toBe(0);
+    // The agent cleans up in the background; give it a few seconds.
+    let left: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const containers = await client.docker.listContainers({ all: true, filters: { label: ['frameworm.model=faulty'] } });
+      const images = await client.docker.listImages({ filters: { label: ['frameworm.model=faulty'] } });
+      left = [...containers.map((c) => `container ${c.Names.join(',')} ${c.State}`), ...images.map((im) => `image ${im.RepoTags?.join(',') ?? im.Id}`)];
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(left).toEqual([]);
+    expect(await snapshotState(ws)).toBe(before);
+    const log = fs.readFileSync(path.join(ws, '.frameworm/agent.log'), 'utf8');
+    expect(log).not.toMatch(/unhandled/i);
   }, 300_000);
 
   it('a daemon that does not answer is named, before any export', async () => {
