@@ -42,6 +42,8 @@ export interface BuildOptions {
   readonly dockerfile?: string;
   /** Build network mode; default 'host' (DESIGN: machines without a default bridge). */
   readonly networkMode?: string;
+  /** Reuse no cached layer (the base image itself is still taken from the store). */
+  readonly nocache?: boolean;
 }
 
 export interface BuiltImage {
@@ -172,6 +174,7 @@ export class DockerClient {
         networkmode: options.networkMode ?? 'host',
         rm: true,
         forcerm: true,
+        ...(options.nocache ? { nocache: true } : {}),
       })) as unknown as Readable;
     } catch (err) {
       pack.destroy();

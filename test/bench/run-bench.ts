@@ -5,7 +5,9 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
+import { DockerClient, dockerSocketPath } from '../../main/docker/docker-client.js';
 import { runArchitectureBench } from './architecture-bench.js';
+import { runContainerBench } from './container-bench.js';
 import { formatBenchTable, runEmbeddedBench } from './embedded-bench.js';
 
 const t0 = performance.now();
@@ -13,4 +15,8 @@ console.log('## Embedded runtime vs raw onnxruntime-node\n');
 console.log(formatBenchTable(await runEmbeddedBench()));
 console.log('\n## FRAMEWORM architectures\n');
 console.log(formatBenchTable(await runArchitectureBench()));
+console.log('\n## Docker target\n');
+const docker = await DockerClient.connect(dockerSocketPath()).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+if (docker instanceof Error) console.log(`Not measured: ${docker.message}. Run scripts/setup.sh --test to install and start dockerd.`);
+else console.log(formatBenchTable(await runContainerBench({ client: docker })));
 console.log(`\n${os.cpus().length} CPUs, Node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? '?'}; took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
