@@ -46,6 +46,8 @@ export type DeployConfig = {
   readonly request_timeout_ms: number;
   readonly max_batch_size: number;
   readonly inference_threads: number;
+  /** Inference worker threads per loaded model; null: min(2, available cores). */
+  readonly inference_workers: number | null;
   readonly metrics_window_s: number;
   readonly default_stage: (typeof DEFAULT_STAGES)[number];
 };
@@ -99,6 +101,7 @@ const deploySchema = z.object({
   request_timeout_ms: positive().default(30_000),
   max_batch_size: intAtLeast(1).default(64),
   inference_threads: intAtLeast(1).default(1),
+  inference_workers: intAtLeast(1).nullable().default(null),
   metrics_window_s: positive().default(60),
   default_stage: z.enum(DEFAULT_STAGES).default('production'),
 });
@@ -138,6 +141,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   request_timeout_ms: 'a number > 0',
   max_batch_size: 'an integer >= 1',
   inference_threads: 'an integer >= 1',
+  inference_workers: 'an integer >= 1, or null for min(2, available cores)',
   metrics_window_s: 'a number > 0',
   default_stage: 'one of production, staging',
 };

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type {
   DeployStartArgs,
@@ -393,6 +394,8 @@ export class DeploymentManager {
       type,
       modelPath,
       threads: this.config.inference_threads,
+      // Two workers by default: requests overlap inference and encoding their answers.
+      workers: this.config.inference_workers ?? Math.min(2, os.availableParallelism()),
       maxBatchSize: this.config.max_batch_size,
       model: { hyperParameters: manifest.hyper_parameters, ...(manifest.schedule ? { schedule: manifest.schedule } : {}) },
       ...(type === 'generic' ? {} : { warmupDims: warmupDims(manifest) }),

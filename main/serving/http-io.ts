@@ -2,6 +2,7 @@
  * Small HTTP helpers for the stable endpoint: bounded body reading and JSON answers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toJsonBody } from './json-text.js';
 
 /** The body is bigger than the endpoint accepts; answered with 413. */
 export class BodyTooLargeError extends Error {
@@ -89,7 +90,7 @@ export class RawJson {
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = body instanceof RawJson ? body.bytes : JSON.stringify(body);
+  const text = body instanceof RawJson ? body.bytes : toJsonBody(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),

@@ -15,6 +15,7 @@ import {
   prepareTransfer,
   type FromWorker,
   type ModelIo,
+  type OutputEncoding,
   type TensorData,
   type TensorDtype,
   type TensorInfo,
@@ -22,6 +23,7 @@ import {
   type ToWorker,
   type WorkerInit,
 } from './tensor-types.js';
+import { encodeOutputBytes } from './json-text.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker.ts must run as a worker thread');
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
     }
     if (msg.type === 'crash') throw new Error('simulated inference worker crash');
     active++;
-    void run(session, msg.id, msg.feeds).then(() => {
+    void run(session, msg.id, msg.feeds, msg.encode).then(() => {
       if (--active > 0) return;
       if (closing) shutDown();
       else spin();
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
   port!.on('message', onMessage);
 }
 
-async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Record<string, TensorValue>>): Promise<void> {
+async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Record<string, TensorValue>>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<void> {
   const t0 = performance.now();
   try {
     const ortFeeds: Record<string, ort.Tensor> = {};
@@ -158,8 +160,20 @@ async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Re
     const result = await session.run(ortFeeds);
     const outputs: Record<string, TensorValue> = {};
     for (const [name, value] of Object.entries(result)) outputs[name] = fromOrt(value, name);
+    // Encoded before the buffers are transferred (which detaches them here).
+    let encoded: Record<string, Uint8Array> | undefined;
+    const extra: ArrayBuffer[] = [];
+    for (const [name, encoding] of Object.entries(encode ?? {})) {
+      const t = outputs[name];
+      if (!t) continue;
+      let bytes: Uint8Array = encodeOutputBytes(t, encoding);
+      // Small Buffers share Node's pool: copy those out before transferring.
+      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = Uint8Array.prototype.slice.call(bytes);
+      (encoded ??= {})[name] = bytes;
+      extra.push(bytes.buffer as ArrayBuffer);
+    }
     const { tensors, transfer } = prepareTransfer(outputs);
-    post({ type: 'result', id, outputs: tensors, runMs: performance.now() - t0 }, transfer);
+    post({ type: 'result', id, outputs: tensors, ...(encoded ? { encoded } : {}), runMs: performance.now() - t0 }, [...transfer, ...extra]);
   } catch (err) {
     post({ type: 'run-error', id, message: errorMessage(err) });
   }

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FramewormError } from '../common/errors.js';
-import { prepareTransfer, type FromWorker, type ModelIo, type TensorValue, type WorkerInit } from './tensor-types.js';
+import { prepareTransfer, type FromWorker, type ModelIo, type OutputEncoding, type RunOutput, type TensorValue, type WorkerInit } from './tensor-types.js';
 
 export interface ModelSessionOptions {
   readonly modelPath: string;
@@ -31,7 +31,8 @@ export interface ModelSessionOptions {
 /** What the schemas need from a session; lets them be exercised against any runner. */
 export interface InferenceRunner {
   readonly io: ModelIo;
-  run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>>;
+  /** `encode` asks for outputs' JSON text too, made where the inference ran (see OutputEncoding). */
+  run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<Record<string, RunOutput>>;
 }
 
 /** Crashes tolerated within CRASH_WINDOW_MS before the session stops respawning workers. */
@@ -41,7 +42,7 @@ const CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_SPIN_MS = 1;
 
 interface Pending {
-  resolve(outputs: Record<string, TensorValue>): void;
+  resolve(outputs: Record<string, RunOutput>): void;
   reject(err: Error): void;
 }
 
@@ -101,7 +102,7 @@ class WorkerHandle {
     return this.pending.size;
   }
 
-  run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>> {
+  run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<Record<string, RunOutput>> {
     const id = this.nextId++;
     const { tensors, transfer } = prepareTransfer(feeds);
     return new Promise((resolve, reject) => {
@@ -110,7 +111,7 @@ class WorkerHandle {
       // Keep the process alive only while work is outstanding, so a forgotten session can't hang it.
       if (this.pending.size === 1) this.worker.ref();
       try {
-        this.worker.postMessage({ type: 'run', id, feeds: tensors }, transfer);
+        this.worker.postMessage({ type: 'run', id, feeds: tensors, ...(encode ? { encode } : {}) }, transfer);
       } catch (err) {
         this.settle(id);
         reject(new FramewormError('E_RUNTIME', `cannot send the request to the inference worker: ${(err as Error).message}`));
@@ -167,9 +168,17 @@ class WorkerHandle {
         this.state = 'closing';
         this.settleReady.reject(new FramewormError('E_RUNTIME', m.message));
         break;
-      case 'result':
-        this.settle(m.id)?.resolve(m.outputs);
+      case 'result': {
+        const encoded = m.encoded;
+        if (!encoded) {
+          this.settle(m.id)?.resolve(m.outputs);
+          break;
+        }
+        const outputs: Record<string, RunOutput> = {};
+        for (const [name, t] of Object.entries(m.outputs)) outputs[name] = encoded[name] === undefined ? t : { ...t, encoded: encoded[name] };
+        this.settle(m.id)?.resolve(outputs);
         break;
+      }
       case 'run-error':
         this.settle(m.id)?.reject(new FramewormError('E_RUNTIME', `inference failed: ${m.message}`));
         break;
@@ -269,12 +278,12 @@ export class ModelSession implements InferenceRunner {
    * Runs one inference on the least busy worker. Input buffers that a tensor fully owns are
    * transferred to the worker (the caller's arrays become detached); others are copied.
    */
-  async run(feeds: Record<string, TensorValue>): Promise<Record<string, TensorValue>> {
+  async run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<Record<string, RunOutput>> {
     if (this.disposing) throw new FramewormError('E_RUNTIME', 'the model session has been disposed');
     this.inFlight++;
     try {
       const handle = await this.pick();
-      return await handle.run(feeds);
+      return await handle.run(feeds, encode);
     } finally {
       if (--this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }

@@ -181,9 +181,11 @@ export async function runContainerBench(options: ContainerBenchOptions = {}): Pr
     await waitReady(port, 240_000);
     row('container create → /ready 200', secondsSince(t0), 's');
 
+    // As `deploy start` loads it (deploy.inference_workers: null → min(2, cores)).
+    const embeddedWorkers = Math.min(2, os.availableParallelism());
     endpoint = new StableEndpoint({ name, port: 0 });
     const embeddedPort = (await endpoint.listen()).port;
-    backend = await EmbeddedBackend.load({ name, version: 'v1', type: manifest.type as ModelType, modelPath: path.join(exportDir, 'model.onnx'), threads: 1, model: { hyperParameters: manifest.hyper_parameters } });
+    backend = await EmbeddedBackend.load({ name, version: 'v1', type: manifest.type as ModelType, modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers: embeddedWorkers, model: { hyperParameters: manifest.hyper_parameters } });
     await endpoint.switchBackend(backend);
 
     const cases: readonly { label: string; body: string; gate: boolean }[] = [
@@ -201,7 +203,7 @@ export async function runContainerBench(options: ContainerBenchOptions = {}): Pr
       const container = await load(port, concurrency, seconds, c.body);
       const target = await load(proxyPort, concurrency, seconds, c.body);
       for (const [who, r] of [
-        ['embedded', embedded],
+        [`embedded (${embeddedWorkers} inference workers, the deploy default)`, embedded],
         ['container', container],
         ['docker target (endpoint → container)', target],
       ] as const) {

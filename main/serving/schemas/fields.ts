@@ -5,7 +5,8 @@
 import { randomInt } from 'node:crypto';
 import type { PixelRange } from '../../sampling/png.js';
 import { imagesToPngBase64 } from '../../sampling/png.js';
-import type { TensorValue } from '../tensor-types.js';
+import { JsonText } from '../json-text.js';
+import type { OutputEncoding, RunOutput, TensorValue } from '../tensor-types.js';
 import { decodeTensor, encodeTensor, formatShape } from './tensor-codec.js';
 import { RequestError } from './types.js';
 
@@ -103,9 +104,20 @@ export function imageBatchField(
   return t;
 }
 
-/** Images as nested arrays or base64 PNGs. */
-export function encodeImages(t: TensorValue, range: PixelRange, format: OutputFormat): unknown {
+/** Images as nested arrays or base64 PNGs; the worker's text when it made it (see imageEncoding). */
+export function encodeImages(t: RunOutput, range: PixelRange, format: OutputFormat): unknown {
+  if (t.encoded !== undefined) return new JsonText(t.encoded);
   return format === 'png' ? imagesToPngBase64(t.data as Float32Array, t.dims, range) : encodeTensor(t);
+}
+
+/** An output as nested arrays; the worker's text when it made it. */
+export function encodeOutput(t: RunOutput): unknown {
+  return t.encoded !== undefined ? new JsonText(t.encoded) : encodeTensor(t);
+}
+
+/** The worker-side encoding matching encodeImages(…, range, format). */
+export function imageEncoding(range: PixelRange, format: OutputFormat): OutputEncoding {
+  return format === 'png' ? (range === '[0,1]' ? 'png[0,1]' : 'png[-1,1]') : 'json';
 }
 
 /** Copies a tensor's data: feeds are transferred to the inference worker, which detaches them. */

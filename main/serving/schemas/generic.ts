@@ -7,7 +7,8 @@
  */
 import { FramewormError } from '../../common/errors.js';
 import { isTensorDtype, type TensorInfo, type TensorValue } from '../tensor-types.js';
-import { decodeTensor, encodeTensor, formatShape } from './tensor-codec.js';
+import { decodeTensor, formatShape } from './tensor-codec.js';
+import { encodeOutput } from './fields.js';
 import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -93,12 +94,12 @@ export const genericSchema: InferenceSchema = {
   type: 'generic',
   async handle(body: unknown, ctx: SchemaContext): Promise<object> {
     const feeds = decodeGenericInputs(body, ctx.session.io.inputs, ctx.limits.maxBatchSize);
-    const result = await ctx.session.run(feeds);
+    const result = await ctx.session.run(feeds, Object.fromEntries(ctx.session.io.outputs.map((o) => [o.name, 'json' as const])));
     const outputs: Record<string, unknown> = {};
     // Graph order, not the worker's object order, so clients see a stable layout.
     for (const info of ctx.session.io.outputs) {
       const t = result[info.name];
-      if (t) outputs[info.name] = encodeTensor(t);
+      if (t) outputs[info.name] = encodeOutput(t);
     }
     return { outputs };
   },

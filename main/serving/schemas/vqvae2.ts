@@ -2,8 +2,7 @@
  * VQ-VAE-2: `x` [B,C,H,W] in [-1,1] (H, W multiples of 16) → `reconstruction` and the per-sample
  * `commitment_loss` (FRAMEWORM's VQ loss; its batch mean is FRAMEWORM's `vq_loss`).
  */
-import { encodeTensor } from './tensor-codec.js';
-import { encodeImages, hpInt, imageBatchField, outputFormat, requestObject } from './fields.js';
+import { encodeImages, encodeOutput, hpInt, imageBatchField, imageEncoding, outputFormat, requestObject } from './fields.js';
 import type { InferenceSchema, SchemaContext } from './types.js';
 
 export const vqvae2Schema: InferenceSchema = {
@@ -12,10 +11,11 @@ export const vqvae2Schema: InferenceSchema = {
     const body = requestObject(raw, ['x', 'output_format']);
     const channels = hpInt(ctx.model.hyperParameters, 'channels', hpInt(ctx.model.hyperParameters, 'in_channels', 3));
     const x = imageBatchField(body, 'x', { channels, multipleOf: 16, range: '[-1,1]', maxBatch: ctx.limits.maxBatchSize });
-    const out = await ctx.session.run({ x });
+    const format = outputFormat(body);
+    const out = await ctx.session.run({ x }, { reconstruction: imageEncoding('[-1,1]', format), commitment_loss: 'json' });
     return {
-      reconstruction: encodeImages(out['reconstruction']!, '[-1,1]', outputFormat(body)),
-      commitment_loss: encodeTensor(out['commitment_loss']!),
+      reconstruction: encodeImages(out['reconstruction']!, '[-1,1]', format),
+      commitment_loss: encodeOutput(out['commitment_loss']!),
     };
   },
 };

@@ -38,7 +38,7 @@ describe('defaults', () => {
       probe: { enabled: false, interval_s: 10 }, host: '127.0.0.1', port_range_start: 8000,
       docker_base_image: 'python:3.11-slim-bookworm', docker_socket: null, container_ready_timeout_s: 180, container_memory_mb: 2048,
       python_path: null, max_body_bytes: 10485760,
-      request_timeout_ms: 30000, max_batch_size: 64, inference_threads: 1, metrics_window_s: 60, default_stage: 'production',
+      request_timeout_ms: 30000, max_batch_size: 64, inference_threads: 1, inference_workers: null, metrics_window_s: 60, default_stage: 'production',
     });
     expect(Object.isFrozen(config.alert_on)).toBe(true);
   });
@@ -98,6 +98,7 @@ describe('bad values name the key and the accepted form', () => {
     ['request_timeout_ms: 0', 'deploy.request_timeout_ms must be a number > 0 (got 0)'],
     ['max_batch_size: 0', 'deploy.max_batch_size must be an integer >= 1 (got 0)'],
     ['inference_threads: many', 'deploy.inference_threads must be an integer >= 1 (got "many")'],
+    ['inference_workers: 0', 'deploy.inference_workers must be an integer >= 1, or null for min(2, available cores) (got 0)'],
     ['metrics_window_s: null', 'deploy.metrics_window_s must be a number > 0 (got null)'],
     ['default_stage: dev', 'deploy.default_stage must be one of production, staging (got "dev")'],
     ['default_stage: prod', 'deploy.default_stage must be one of production, staging (got "prod")'],
@@ -146,7 +147,7 @@ describe('file structure', () => {
       slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, probe: { enabled: true, interval_s: 2 },
       host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', docker_socket: '/run/user/1000/docker.sock',
       container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
-      max_body_bytes: 1024, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, metrics_window_s: 120,
+      max_body_bytes: 1024, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
       default_stage: 'staging',
     };
     const yamlText = `deploy:\n${Object.entries(full).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}\n`;

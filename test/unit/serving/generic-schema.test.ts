@@ -1,3 +1,4 @@
+import { toJsonString } from '../../../main/serving/json-text.js';
 import { MODEL_TYPES } from '../../../main/common/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelSession } from '../../../main/serving/model-session.js';
@@ -47,14 +48,15 @@ describe('generic schema', () => {
       [1, 2, 3, 4],
       [0, 0, 0, 0],
     ];
-    const res = (await schema.handle({ inputs: { x } }, { session: mlp, limits, model })) as { outputs: { y: number[][] } };
+    // What the client receives: the answer as the endpoint serialises it.
+    const res = JSON.parse(toJsonString(await schema.handle({ inputs: { x } }, { session: mlp, limits, model }))) as { outputs: { y: number[][] } };
     const ref = referenceMlp(x);
     expect(res.outputs.y).toHaveLength(3);
     res.outputs.y.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(ref[i]![j]!, 5)));
   });
 
   it('feeds int64 and bool inputs and returns int64 as numbers', async () => {
-    const res = await schema.handle({ inputs: { ids: [[1, 2], [3, -4]], mask: [[true, false], [false, true]] } }, { session: multi, limits, model });
+    const res = JSON.parse(toJsonString(await schema.handle({ inputs: { ids: [[1, 2], [3, -4]], mask: [[true, false], [false, true]] } }, { session: multi, limits, model }))) as unknown;
     expect(res).toEqual({ outputs: { out: [[1, 0], [0, -4]] } });
   });
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../../../main/common/errors.js';
 import { ModelSession } from '../../../main/serving/model-session.js';
+import { encodeTensor } from '../../../main/serving/schemas/tensor-codec.js';
 import { makeModelDir, referenceMlp, type ModelDir } from './model-fixtures.js';
 
 let models: ModelDir;
@@ -43,6 +44,37 @@ describe('ModelSession', () => {
       expect([...(out.out!.data as BigInt64Array)]).toEqual([1n, 0n, 0n, 9007199254740993n]);
     } finally {
       await session.dispose();
+    }
+  });
+
+  it('encodes the outputs it is asked for as JSON text in the worker, byte-identical to the main thread', async () => {
+    const session = await ModelSession.load({ modelPath: models.multi });
+    try {
+      const out = await session.run(
+        {
+          ids: { dtype: 'int64', dims: [2, 2], data: new BigInt64Array([1n, 2n, 3n, 9007199254740993n]) },
+          mask: { dtype: 'bool', dims: [2, 2], data: new Uint8Array([1, 0, 0, 1]) },
+        },
+        { out: 'json' },
+      );
+      const text = Buffer.from(out.out!.encoded!).toString('latin1');
+      expect(text).toBe(JSON.stringify(encodeTensor(out.out!)));
+      expect(JSON.parse(text)).toEqual([[1, 0], [0, 9007199254740992]]);
+      const plain = await session.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } } as never).catch((e: unknown) => e);
+      expect(plain).toBeInstanceOf(FramewormError); // wrong feeds still fail as before
+    } finally {
+      await session.dispose();
+    }
+    const mlp = await ModelSession.load({ modelPath: models.mlp });
+    try {
+      const [a, b] = await Promise.all([
+        mlp.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } }, { y: 'json' }),
+        mlp.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } }),
+      ]);
+      expect(Buffer.from(a.y!.encoded!).toString('latin1')).toBe(JSON.stringify(encodeTensor(b.y!)));
+      expect(b.y!.encoded).toBeUndefined();
+    } finally {
+      await mlp.dispose();
     }
   });
 
