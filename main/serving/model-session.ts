@@ -26,6 +26,8 @@ export interface ModelSessionOptions {
   readonly spinMs?: number;
   /** Warm-up shapes by input name (needed where H/W are dynamic); default: dynamic dims = 1. */
   readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
+  /** See WorkerInit.encodeFrom. */
+  readonly encodeFrom?: number;
 }
 
 /** What the schemas need from a session; lets them be exercised against any runner. */
@@ -252,7 +254,14 @@ export class ModelSession implements InferenceRunner {
     }
     // Spinning workers must not starve the main thread (HTTP) of its core.
     const spinMs = options.spinMs ?? (workers * threads < os.availableParallelism() ? DEFAULT_SPIN_MS : 0);
-    const session = new ModelSession({ modelPath, threads, spinMs, ...(options.warmupDims ? { warmupDims: options.warmupDims } : {}) }, entry, workers);
+    const init: WorkerInit = {
+      modelPath,
+      threads,
+      spinMs,
+      ...(options.warmupDims ? { warmupDims: options.warmupDims } : {}),
+      ...(options.encodeFrom !== undefined ? { encodeFrom: options.encodeFrom } : {}),
+    };
+    const session = new ModelSession(init, entry, workers);
     try {
       const infos = await Promise.all(session.handles.map((h) => h.ready));
       session.io_ = infos[0]!.io;

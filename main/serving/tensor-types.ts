@@ -70,6 +70,8 @@ export interface WorkerInit {
   readonly threads: number;
   /** How long the worker polls for the next request after each result before sleeping (ms). */
   readonly spinMs: number;
+  /** Smallest output (elements) the worker JSON-encodes when asked; smaller ones are left to the caller. Default 4096. */
+  readonly encodeFrom?: number;
   /** Shapes for the warm-up feeds by input name; missing inputs get every dynamic dim as 1. */
   readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
 }

@@ -48,7 +48,7 @@ describe('ModelSession', () => {
   });
 
   it('encodes the outputs it is asked for as JSON text in the worker, byte-identical to the main thread', async () => {
-    const session = await ModelSession.load({ modelPath: models.multi });
+    const session = await ModelSession.load({ modelPath: models.multi, encodeFrom: 0 });
     try {
       const out = await session.run(
         {
@@ -65,7 +65,7 @@ describe('ModelSession', () => {
     } finally {
       await session.dispose();
     }
-    const mlp = await ModelSession.load({ modelPath: models.mlp });
+    const mlp = await ModelSession.load({ modelPath: models.mlp, encodeFrom: 0 });
     try {
       const [a, b] = await Promise.all([
         mlp.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } }, { y: 'json' }),
@@ -75,6 +75,14 @@ describe('ModelSession', () => {
       expect(b.y!.encoded).toBeUndefined();
     } finally {
       await mlp.dispose();
+    }
+    // By default outputs under 4096 elements are left to the caller (cheaper than the hand-off).
+    const small = await ModelSession.load({ modelPath: models.mlp });
+    try {
+      const c = await small.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } }, { y: 'json' });
+      expect(c.y!.encoded).toBeUndefined();
+    } finally {
+      await small.dispose();
     }
   });
 
