@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
+import { processAlive } from '../agent/agent-files.js';
 import { templatesDir } from '../export/python-finder.js';
 import type { BuildProgress, DockerClient } from './docker-client.js';
 
@@ -90,6 +91,15 @@ export async function ensureOfflineBaseImage(client: DockerClient, options: Base
   const tag = baseImageTag(text);
   const found = await client.imageId(tag);
   if (found) return { tag, id: found, built: false, seconds: (Date.now() - t0) / 1000 };
+  // Two deploys (or test files) needing it at once: one builds, the others wait and find it.
+  return withBuildLock(path.join(os.tmpdir(), `frameworm-base-${tag.split(':')[1] ?? 'image'}.lock`), options.signal, async () => {
+    const built = await client.imageId(tag);
+    if (built) return { tag, id: built, built: false, seconds: (Date.now() - t0) / 1000 };
+    return buildBase(client, tag, text, options, t0);
+  });
+}
+
+async function buildBase(client: DockerClient, tag: string, text: string, options: BaseImageOptions, t0: number): Promise<BaseImage> {
   await ensureRootfsImage(client, options);
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-basectx-'));
   try {
@@ -103,5 +113,34 @@ export async function ensureOfflineBaseImage(client: DockerClient, options: Base
     return { tag, id: image.id, built: true, seconds: (Date.now() - t0) / 1000 };
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` holding an exclusive lock file (pid inside; a dead holder's lock is taken over). */
+async function withBuildLock<T>(file: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  let fd: number | null = null;
+  while (fd === null) {
+    if (signal?.aborted) throw new FramewormError('E_RUNTIME', 'cancelled while waiting for another build of the base image');
+    try {
+      fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = 0;
+      try {
+        holder = Number.parseInt(fs.readFileSync(file, 'utf8') || '0', 10);
+      } catch {
+        continue; // released just now: try again
+      }
+      // An empty file is a holder between open and write: give it a moment.
+      if (holder > 0 && !processAlive(holder)) fs.rmSync(file, { force: true });
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
   }
 }

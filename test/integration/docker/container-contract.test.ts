@@ -32,7 +32,7 @@ const READY_TIMEOUT_MS = 240_000;
 const SETUP_HINT = 'Run scripts/setup.sh --test (installs docker.io + debootstrap and starts dockerd) before the Docker tests.';
 
 // Image builds and container starts on a busy 2-core machine: generous limits for every hook and case.
-vi.setConfig({ hookTimeout: 20 * 60_000, testTimeout: READY_TIMEOUT_MS + 60_000 });
+vi.setConfig({ hookTimeout: 40 * 60_000, testTimeout: READY_TIMEOUT_MS + 60_000 });
 
 const TARGETS: readonly ContractTarget[] = [...CONTRACT_ARCHS, 'broken'];
 const imageTag = (t: ContractTarget): string => `frameworm-test/contract-${t.replace('_', '-')}:${process.pid}`;

@@ -103,7 +103,7 @@ beforeAll(async () => {
   await ensureOfflineBaseImage(client);
   ws = makeWorkspace(PORT_BASE, '  docker_base_image: offline\n');
   workspaceLabel = crypto.createHash('sha256').update(fs.realpathSync(ws)).digest('hex').slice(0, 12);
-});
+}, 40 * 60_000); // a fresh machine builds the offline base image here (minutes; more on vfs)
 
 afterAll(async () => {
   if (ws) await disposeWorkspace(ws);
@@ -113,7 +113,7 @@ afterAll(async () => {
     const images = await client.docker.listImages({ filters: { label: [`frameworm.workspace=${workspaceLabel}`] } });
     for (const i of images) await client.docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
   }
-});
+}, 300_000);
 
 describe('deploy start --build-docker through the CLI', () => {
   let endpoint = '';
@@ -313,7 +313,8 @@ describe('docker target faults: clear error, nothing changed, nothing left', () 
     const exited = new Promise<number | null>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig ? -1 : null))));
     // Wait until the container of the new version exists, then interrupt the CLI.
     let seen = false;
-    for (let i = 0; i < 600 && !seen; i++) {
+    // (up to 10 min: on a vfs daemon the build before it copies the whole rootfs per layer)
+    for (const until = Date.now() + 600_000; !seen && Date.now() < until; ) {
       const all = await client.docker.listContainers({ all: true, filters: { name: [`fw-${workspaceLabel}-faulty-v1`] } });
       seen = all.length > 0;
       if (!seen) await new Promise((r) => setTimeout(r, 100));
@@ -334,7 +335,7 @@ describe('docker target faults: clear error, nothing changed, nothing left', () 
     expect(await snapshotState(ws)).toBe(before);
     const log = fs.readFileSync(path.join(ws, '.frameworm/agent.log'), 'utf8');
     expect(log).not.toMatch(/unhandled/i);
-  }, 300_000);
+  }, 900_000);
 
   it('a daemon that does not answer is named, before any export', async () => {
     const cfg = path.join(ws, 'configs/deploy_config.yaml');
