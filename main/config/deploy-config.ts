@@ -39,6 +39,8 @@ export type DeployConfig = {
   readonly port_range_start: number;
   readonly docker_base_image: string;
   readonly docker_socket: string | null;
+  /** Runtime the generated server's requirements install: onnxruntime (model.onnx) or torch (model.torchscript.pt). */
+  readonly server_runtime: 'onnxruntime' | 'torch';
   readonly container_ready_timeout_s: number;
   readonly container_memory_mb: number;
   readonly python_path: string | null;
@@ -94,6 +96,7 @@ const deploySchema = z.object({
   port_range_start: z.number().int().min(1).max(65535).default(8000),
   docker_base_image: nonEmpty().default('python:3.11-slim-bookworm'),
   docker_socket: nonEmpty().nullable().default(null),
+  server_runtime: z.enum(['onnxruntime', 'torch']).default('onnxruntime'),
   container_ready_timeout_s: positive().default(180),
   container_memory_mb: intAtLeast(64).default(2048),
   python_path: nonEmpty().nullable().default(null),
@@ -134,6 +137,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   port_range_start: 'an integer from 1 to 65535',
   docker_base_image: "a non-empty image reference, or 'offline' to build one from Debian packages",
   docker_socket: 'a path to the Docker daemon socket, or null (DOCKER_HOST, else /var/run/docker.sock)',
+  server_runtime: 'one of onnxruntime, torch',
   container_ready_timeout_s: 'a number > 0',
   container_memory_mb: 'an integer >= 64',
   python_path: 'a non-empty path string or null',

@@ -92,6 +92,7 @@ export class DockerTarget {
       name: request.name,
       version: request.version,
       exportDir: request.exportDir,
+      runtime: this.config.server_runtime,
       outDir: path.join(path.dirname(finalDir), `.${request.name}-${request.version}.building`),
       docker: { baseImage, installDeps, ...(request.composePort ? { hostPort: request.composePort } : {}) },
     });
