@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type {
   DeployStartArgs,
@@ -14,23 +13,22 @@ import type {
   StopResult,
 } from '../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../common/errors.js';
-import { isStage, type ModelType, type Target } from '../common/types.js';
+import { isStage, type Target } from '../common/types.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import { ContainerBackend, type ContainerView } from '../docker/container-backend.js';
-import { EmbeddedBackend } from '../serving/embedded-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
-import { artifactHashes, readManifest } from '../export/manifest.js';
+import { artifactHashes } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
-import { imageRef } from '../generate/server-generator.js';
 import { allocatePort } from './port-allocator.js';
-import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf, warmupDims } from './deploy-support.js';
+import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from './deploy-support.js';
 import { DockerTarget, type VersionImage } from './docker-target.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { VersionLoader } from './version-loader.js';
 
 type Progress = (event: ProgressEvent) => void;
 
@@ -50,6 +48,7 @@ export class DeploymentManager {
   private readonly mutex = new KeyedMutex();
   /** The docker target (images and containers of this workspace). */
   readonly docker: DockerTarget;
+  private readonly loader: VersionLoader;
 
   constructor(
     private readonly workspace: Workspace,
@@ -57,6 +56,7 @@ export class DeploymentManager {
     private readonly registry: Registry,
   ) {
     this.docker = new DockerTarget(workspace, config);
+    this.loader = new VersionLoader(workspace, config, registry, this.docker);
   }
 
   /** `deploy start`: inspect, register, export, (docker) build, and (for production) serve behind the stable endpoint. */
@@ -133,7 +133,7 @@ export class DeploymentManager {
           backend = await this.docker.run({ name: args.name, version, type, image }, progress, signal);
         } else {
           progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
-          backend = await this.loadBackend(args.name, version, type, modelPath);
+          backend = await this.loader.loadEmbedded(args.name, version, type, modelPath);
         }
       }
 
@@ -215,7 +215,7 @@ export class DeploymentManager {
         if (target.stage === 'archived') {
           throw new FramewormError('E_CONFLICT', `${args.name} ${args.version} is archived: archived → production is only allowed by a rollback (frameworm deploy rollback --name ${args.name})`);
         }
-        const backend = await this.loadVersion(target, progress, signal);
+        const backend = await this.loader.load(target, progress, signal);
         let live: LiveDeployment;
         let archived: VersionRecord | null;
         try {
@@ -253,7 +253,7 @@ export class DeploymentManager {
       try {
         // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
-        backend = await this.loadVersion(to, progress, signal);
+        backend = await this.loader.load(to, progress, signal);
         const live = await this.ensureEndpoint(args.name);
         this.registry.rollback(args.name, { reason, actor: args.actor ?? 'cli', toVersion: to.version });
         progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
@@ -334,7 +334,7 @@ export class DeploymentManager {
       if (!production || (production.target !== 'embedded' && production.target !== 'docker')) continue;
       try {
         await this.mutex.run(model.name, async () => {
-          const backend = await this.loadVersion(production, () => {});
+          const backend = await this.loader.load(production, () => {});
           const live = await this.ensureEndpoint(model.name).catch(async (err: unknown) => {
             await backend.dispose();
             throw err;
@@ -354,52 +354,6 @@ export class DeploymentManager {
   /** Closes every endpoint and releases every loaded model. */
   async dispose(): Promise<void> {
     for (const name of [...this.live.keys()]) await this.stopServing(name);
-  }
-
-  /**
-   * Makes a registered version servable on its own target: warmed in the embedded runtime, or
-   * its image's container healthy. An image deleted from the store since is rebuilt from the
-   * version's export (and its new id recorded).
-   */
-  private async loadVersion(record: VersionRecord, progress: Progress, signal?: AbortSignal): Promise<Backend> {
-    if (record.target !== 'docker') return this.loadBackend(record.name, record.version, record.type, this.modelPathOf(record));
-    const tag = record.artifacts['image'] ?? imageRef(record.name, record.version);
-    let id = record.lineage.image_digest;
-    if (!id || !(await this.docker.hasImage(id))) {
-      progress({ step: 'build', message: `the image of ${record.version} is gone; rebuilding it from its export`, value: 0.2 });
-      const image = await this.docker.build(
-        { name: record.name, version: record.version, type: record.type, exportDir: this.workspace.exportDir(record.name, record.version), ...(record.artifacts['base_image'] ? { baseImage: record.artifacts['base_image'] } : {}) },
-        progress,
-        signal,
-      );
-      this.docker.discardGenerated(record.name, image);
-      this.registry.setImageDigest(record.name, record.version, image.id);
-      this.registry.recordEvent(record.name, 'image_rebuilt', { version: record.version, image: image.tag, image_digest: image.id, previous_digest: id });
-      id = image.id;
-    }
-    return this.docker.run({ name: record.name, version: record.version, type: record.type, image: { tag, id } }, progress, signal);
-  }
-
-  private async loadBackend(name: string, version: string, type: ModelType, modelPath: string): Promise<Backend> {
-    if (!fs.existsSync(modelPath)) {
-      throw new FramewormError('E_RUNTIME', `the artifact of ${name} ${version} is missing: ${modelPath}`);
-    }
-    const manifest = readManifest(path.dirname(modelPath));
-    if ((type === 'ddpm' || type === 'cfg_ddpm') && !manifest.schedule) {
-      throw new FramewormError('E_INPUT', `${name} ${version} is a ${type} without its noise schedule; deploy the checkpoint so the exporter can record it`);
-    }
-    return EmbeddedBackend.load({
-      name,
-      version,
-      type,
-      modelPath,
-      threads: this.config.inference_threads,
-      // Two workers by default: requests overlap inference and encoding their answers.
-      workers: this.config.inference_workers ?? Math.min(2, os.availableParallelism()),
-      maxBatchSize: this.config.max_batch_size,
-      model: { hyperParameters: manifest.hyper_parameters, ...(manifest.schedule ? { schedule: manifest.schedule } : {}) },
-      ...(type === 'generic' ? {} : { warmupDims: warmupDims(manifest) }),
-    });
   }
 
   private async ensureEndpoint(name: string, requestedPort?: number): Promise<LiveDeployment> {
@@ -479,11 +433,6 @@ export class DeploymentManager {
       throw new FramewormError('E_NOT_FOUND', `${name} has no version ${version} (versions: ${known.join(', ') || 'none'})`);
     }
     return record;
-  }
-
-  private modelPathOf(record: VersionRecord): string {
-    const onnx = record.artifacts['onnx'];
-    return typeof onnx === 'string' ? onnx : path.join(this.workspace.exportDir(record.name, record.version), 'model.onnx');
   }
 
   private urlFor(port: number): string {

@@ -14,6 +14,7 @@ import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { Backend } from '../serving/backend.js';
 import { RawJson } from '../serving/http-io.js';
+import { InFlight } from '../serving/in-flight.js';
 import { RequestError } from '../serving/schemas/types.js';
 import type { ContainerState, DockerClient } from './docker-client.js';
 
@@ -46,8 +47,7 @@ interface Answer {
 }
 
 export class ContainerBackend implements Backend {
-  private inFlight = 0;
-  private drainWaiters: (() => void)[] = [];
+  private readonly inFlight = new InFlight();
   private disposed: Promise<void> | null = null;
   private readonly agent: http.Agent;
 
@@ -69,22 +69,18 @@ export class ContainerBackend implements Backend {
 
   async handlePredict(body: unknown): Promise<object> {
     // Counted before the first await: see Backend.handlePredict.
-    this.inFlight++;
-    try {
+    return this.inFlight.track(async () => {
       if (this.disposed) throw new FramewormError('E_RUNTIME', `version ${this.version} has been stopped`);
       const answer = await this.post('/predict', Buffer.from(JSON.stringify(body)));
       if (answer.status === 200) return new RawJson(answer.body);
       const parsed = parseError(answer.body);
       if (answer.status >= 400 && answer.status < 500) throw new RequestError(answer.status, parsed.error, parsed.detail);
       throw new FramewormError('E_RUNTIME', `container ${this.options.containerName} answered ${answer.status}: ${parsed.error}`);
-    } finally {
-      if (--this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
-    }
+    });
   }
 
   drain(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.inFlight.drain();
   }
 
   /** Waits for in-flight requests, then stops and removes the container. */
@@ -107,7 +103,7 @@ export class ContainerBackend implements Backend {
       image: this.options.image,
       image_id: this.options.imageId,
       host_port: this.options.hostPort,
-      in_flight: this.inFlight,
+      in_flight: this.inFlight.count,
     };
   }
 

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { Backend } from './backend.js';
+import { InFlight } from './in-flight.js';
 import { ModelSession } from './model-session.js';
 import { getSchema } from './schemas/index.js';
 import type { InferenceSchema, ModelDescription } from './schemas/types.js';
@@ -32,8 +33,7 @@ export interface EmbeddedBackendOptions {
 
 /** An ONNX model plus the request schema of its architecture, served in-process. */
 export class EmbeddedBackend implements Backend {
-  private inFlight = 0;
-  private drainWaiters: (() => void)[] = [];
+  private readonly inFlight = new InFlight();
   private disposed: Promise<void> | null = null;
   private readonly maxBatchSize: number;
 
@@ -77,11 +77,10 @@ export class EmbeddedBackend implements Backend {
   }
 
   /** Validates, runs and encodes one request; adds `model`, `version` and `latency_ms`. */
-  async handlePredict(body: unknown): Promise<object> {
-    // Counted before the first await: see Backend.handlePredict.
-    this.inFlight++;
+  handlePredict(body: unknown): Promise<object> {
     const t0 = performance.now();
-    try {
+    // Counted before the first await: see Backend.handlePredict.
+    return this.inFlight.track(async () => {
       if (this.disposed) throw new FramewormError('E_RUNTIME', `version ${this.version} has been stopped`);
       const result = await this.schema.handle(body, {
         session: this.session,
@@ -89,14 +88,11 @@ export class EmbeddedBackend implements Backend {
         model: this.options.model ?? { hyperParameters: {} },
       });
       return { ...result, model: this.options.name, version: this.version, latency_ms: round3(performance.now() - t0) };
-    } finally {
-      if (--this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
-    }
+    });
   }
 
   drain(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.inFlight.drain();
   }
 
   /** Waits for in-flight requests, then ends the worker threads. */
@@ -116,7 +112,7 @@ export class EmbeddedBackend implements Backend {
       workers: this.options.workers ?? 1,
       live_workers: this.session.liveWorkers,
       max_batch_size: this.maxBatchSize,
-      in_flight: this.inFlight,
+      in_flight: this.inFlight.count,
       warmup_ms: round3(this.session.warmupMs),
       io: this.session.io,
     };
