@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
+  ContainerStateView,
   DeployStartArgs,
   DeployStartResult,
   DeploymentStatus,
@@ -18,7 +19,7 @@ import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
-import { ContainerBackend, type ContainerView } from '../docker/container-backend.js';
+import { ContainerBackend } from '../docker/container-backend.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
@@ -292,7 +293,7 @@ export class DeploymentManager {
     assertModelName(name);
     const model = this.registry.requireModel(name);
     const live = this.live.get(name);
-    const container: ContainerView | null = live?.backend instanceof ContainerBackend ? await live.backend.state() : null;
+    const container: ContainerStateView | null = live?.backend instanceof ContainerBackend ? await live.backend.state() : null;
     return {
       name,
       endpoint: this.endpointUrl(name),

@@ -189,7 +189,7 @@ export class DockerTarget {
     try {
       const hostPort = await client.publishedPort(id);
       progress({ step: 'health', message: `waiting for ${name} to report healthy`, value: 0.7 });
-      await waitHealthy(client, name, this.config.container_ready_timeout_s * 1000, signal);
+      await client.waitHealthy(name, this.config.container_ready_timeout_s * 1000, signal ? { signal } : {});
       return new ContainerBackend({
         name: request.name,
         version: request.version,
@@ -253,25 +253,4 @@ function buildLines(onLine: (line: string) => void): (event: BuildProgress) => v
     const text = event.stream ?? event.status ?? '';
     for (const line of text.split('\n')) if (line.trim()) onLine(line.trim());
   };
-}
-
-/** DockerClient.waitHealthy, abandoned (container removed) when `signal` aborts. */
-async function waitHealthy(client: DockerClient, id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  if (!signal) {
-    await client.waitHealthy(id, timeoutMs);
-    return;
-  }
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new FramewormError('E_RUNTIME', 'cancelled while waiting for the container to become healthy'));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  const waiting = client.waitHealthy(id, timeoutMs);
-  waiting.catch(() => undefined);
-  try {
-    await Promise.race([waiting, aborted]);
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
 }

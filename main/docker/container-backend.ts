@@ -38,9 +38,6 @@ export interface ContainerBackendOptions {
   readonly stopGraceS?: number;
 }
 
-/** Container state for status views (see ContainerStateView in the contract). */
-export type ContainerView = ContainerStateView;
-
 interface Answer {
   readonly status: number;
   readonly body: Buffer;
@@ -108,7 +105,7 @@ export class ContainerBackend implements Backend {
   }
 
   /** The container's state from the daemon; never throws. */
-  async state(): Promise<ContainerView> {
+  async state(): Promise<ContainerStateView> {
     const o = this.options;
     const base = { id: o.containerId, name: o.containerName, image: o.image, image_id: o.imageId, host_port: o.hostPort };
     let s: ContainerState | null;

@@ -339,16 +339,17 @@ export class DockerClient {
   }
 
   /**
-   * Polls until the container's HEALTHCHECK says healthy. On timeout, exit or unhealthy the
-   * container is removed and E_RUNTIME thrown with its last log lines.
+   * Polls until the container's HEALTHCHECK says healthy. On timeout, exit, unhealthy or an
+   * aborted `signal` the container is removed and E_RUNTIME thrown with its last log lines.
    */
-  async waitHealthy(idOrName: string, timeoutMs: number, pollMs = 500): Promise<ContainerState> {
+  async waitHealthy(idOrName: string, timeoutMs: number, options: { pollMs?: number; signal?: AbortSignal } = {}): Promise<ContainerState> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const state = await this.inspectState(idOrName);
       if (state?.running && (state.health === 'healthy' || state.health === 'none')) return state;
       let why: string | null = null;
-      if (!state) why = 'disappeared';
+      if (options.signal?.aborted) why = 'was cancelled while starting';
+      else if (!state) why = 'disappeared';
       else if (!state.running) why = `exited with code ${state.exitCode}`;
       else if (state.health === 'unhealthy') why = `is unhealthy (${state.lastHealthLog})`;
       else if (Date.now() > until) why = `was not healthy within ${timeoutMs} ms (health: ${state.health})`;
@@ -357,7 +358,7 @@ export class DockerClient {
         await this.stopAndRemove(idOrName);
         throw new FramewormError('E_RUNTIME', `container ${idOrName} ${why}`, { log });
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
     }
   }
 

@@ -19,6 +19,7 @@
  * relative to the state's scale, and the absolute ≤ 1e-3 bound is applied to the torch-driven one.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { maxAbsDiff } from '../../fixtures/max-abs-diff.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -172,16 +173,6 @@ function runReference(checkpoint: string, spec: Record<string, unknown>, label: 
   });
 }
 
-/** max |a − b|; NaN anywhere counts as Infinity instead of vanishing in Math.max. */
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs((a[i] as number) - (b[i] as number));
-    max = Number.isNaN(d) ? Infinity : Math.max(max, d);
-  }
-  return max;
-}
 
 function maxAbs(a: ArrayLike<number>): number {
   let max = 0;

@@ -4,6 +4,8 @@
  * against the DESIGN.md §5 request schemas and the compat goldens.
  */
 import crypto from 'node:crypto';
+import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc } from '../../../preload/contract.js';
+import { maxAbsDiff } from '../../fixtures/max-abs-diff.js';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleDdpm } from '../../../main/sampling/diffusion-sampler.js';
 import { INITIAL_NOISE_STREAM, normals } from '../../../main/sampling/noise.js';
 import { ModelSession } from '../../../main/serving/model-session.js';
-import { ARCHS, compatPath, type Arch } from '../../fixtures/inspect/compat.js';
+import { ARCHS, compatPath, type Arch, readGolden, type Golden } from '../../fixtures/inspect/compat.js';
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, runCli } from '../cli/cli-harness.js';
 
 const PORT_BASE = 23000;
@@ -20,30 +22,6 @@ const MAX_BATCH = 8;
 /** The brief's bound for served outputs against the goldens (goldens recommend 1e-5). */
 const GOLDEN_ATOL = 1e-4;
 
-interface GoldenTensor {
-  shape: number[];
-  dtype: 'float32' | 'int64';
-  data: number[];
-}
-interface Golden {
-  inputs: Record<string, GoldenTensor>;
-  outputs: Record<string, GoldenTensor>;
-  checkpoints: Record<string, { sha256: string; bytes: number }>;
-}
-interface StartDoc {
-  name: string;
-  version: string;
-  type: string;
-  target: string;
-  stage: string;
-  endpoint: string;
-}
-interface StatusDoc {
-  name: string;
-  endpoint: string;
-  production: string | null;
-  versions: { version: string; stage: string; type: string; lineage: Record<string, unknown>; artifacts?: Record<string, string> }[];
-}
 interface Manifest {
   type: string;
   hyper_parameters: Record<string, unknown>;
@@ -60,7 +38,7 @@ interface Metrics {
 
 let ws: string;
 const endpoints: Partial<Record<Arch, string>> = {};
-const golden = (arch: Arch): Golden => JSON.parse(fs.readFileSync(compatPath(arch, 'golden.json'), 'utf8')) as Golden;
+const golden = (arch: Arch): Golden => readGolden(arch);
 const exportDir = (arch: Arch): string => path.join(ws, 'experiments/deploy_exports', arch, 'v1');
 const readManifest = (arch: Arch): Manifest => JSON.parse(fs.readFileSync(path.join(exportDir(arch), 'manifest.json'), 'utf8')) as Manifest;
 const url = (arch: Arch, route = '/predict'): string => `${endpoints[arch]!}${route}`;
@@ -85,15 +63,6 @@ function flat(value: unknown): { shape: number[]; data: number[] } {
   return { shape, data };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs((a[i] as number) - (b[i] as number));
-    max = Number.isNaN(d) ? Infinity : Math.max(max, d);
-  }
-  return max;
-}
 
 function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -127,8 +96,8 @@ beforeAll(async () => {
   const deploy = async (arch: Arch): Promise<void> => {
     const doc = await cliJson<StartDoc>(ws, ['deploy', 'start', '--model', compatPath(arch, 'best.pt'), '--name', arch]);
     expect(doc).toMatchObject({ name: arch, version: 'v1', type: arch, target: 'embedded', stage: 'production' });
-    expect(Number(new URL(doc.endpoint).port)).toBeGreaterThanOrEqual(PORT_BASE);
-    endpoints[arch] = doc.endpoint;
+    expect(Number(new URL(doc.endpoint ?? '').port)).toBeGreaterThanOrEqual(PORT_BASE);
+    endpoints[arch] = doc.endpoint ?? '';
   };
   // The first deploy starts the workspace's agent; the rest go to it concurrently.
   await deploy('vae');

@@ -1,27 +1,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc } from '../../../preload/contract.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp } from '../../../scripts/lib/onnx-builder.js';
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, runCli, snapshotState } from './cli-harness.js';
 
-interface StartDoc {
-  name: string;
-  version: string;
-  type: string;
-  target: string;
-  stage: string;
-  endpoint: string;
-  archived_version: string | null;
-}
-interface StatusDoc {
-  name: string;
-  endpoint: string | null;
-  production: string | null;
-  serving: boolean;
-  versions: { version: string; stage: string; type: string; target: string; created_at: string; lineage: Record<string, unknown> }[];
-  metrics: { p50_ms: number; requests: number; error_rate: number } | null;
-}
 
 const PORT_BASE = 21000;
 let ws: string;
@@ -69,8 +53,8 @@ describe('deploy lifecycle through the CLI and the background agent', () => {
     const doc = await cliJson<StartDoc>(ws, ['deploy', 'start', '--model', modelA, '--name', 'mlp']);
     expect(doc).toMatchObject({ name: 'mlp', version: 'v1', type: 'generic', target: 'embedded', stage: 'production' });
     expect(doc.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(Number(new URL(doc.endpoint).port)).toBeGreaterThanOrEqual(PORT_BASE);
-    endpoint = doc.endpoint;
+    expect(Number(new URL(doc.endpoint ?? '').port)).toBeGreaterThanOrEqual(PORT_BASE);
+    endpoint = doc.endpoint ?? '';
     expect((await fetch(`${endpoint}/ready`)).status).toBe(200);
     expect(await predictVersion(endpoint)).toBe('v1');
     expect(fs.existsSync(path.join(ws, 'experiments/deploy_exports/mlp/v1/model.onnx'))).toBe(true);

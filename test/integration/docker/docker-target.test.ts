@@ -9,6 +9,7 @@
  * Needs dockerd: scripts/setup.sh --test installs and starts it. Fails (never skips) without it.
  */
 import { spawn } from 'node:child_process';
+import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc } from '../../../preload/contract.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -19,36 +20,6 @@ import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, repoRoot, runCli, snapshotState } from '../cli/cli-harness.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
 
-interface StartDoc {
-  name: string;
-  version: string;
-  type: string;
-  target: string;
-  stage: string;
-  endpoint: string | null;
-  archived_version: string | null;
-}
-interface ContainerDoc {
-  id: string;
-  name: string;
-  image: string;
-  image_id: string;
-  host_port: number;
-  state: string;
-  health: string;
-  running: boolean;
-  exit_code: number | null;
-}
-interface StatusDoc {
-  endpoint: string | null;
-  production: string | null;
-  serving: boolean;
-  serving_version: string | null;
-  target: string | null;
-  versions: { version: string; stage: string; target: string; lineage: Record<string, unknown>; artifacts: Record<string, unknown> }[];
-  metrics: { requests: number; error_rate: number; p50_ms: number } | null;
-  container: ContainerDoc | null;
-}
 
 const PORT_BASE = 24000;
 const NAME = 'dcgan-docker';

@@ -11,7 +11,6 @@
  * without it.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +24,7 @@ import { generateServer } from '../../../main/generate/server-generator.js';
 import { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';
 import { StableEndpoint } from '../../../main/serving/stable-endpoint.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
-import { predict, request } from '../serving/http-client.js';
+import { freePort, predict, request } from '../serving/http-client.js';
 
 const LABEL = 'frameworm.test';
 const RUN = `docker-it-${process.pid}`;
@@ -44,16 +43,6 @@ let baseTag = '';
 let endpoint: StableEndpoint | null = null;
 let backend: EmbeddedBackend | null = null;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const secs = (t0: number): number => Math.round((Date.now() - t0) / 100) / 10;
 

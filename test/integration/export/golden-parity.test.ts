@@ -11,18 +11,8 @@ import { findPython } from '../../../main/export/python-finder.js';
 import { checkOnnxParity } from '../../../main/export/onnx-parity.js';
 import { ModelSession } from '../../../main/serving/model-session.js';
 import type { TensorValue } from '../../../main/serving/tensor-types.js';
-import { compatPath } from '../../fixtures/inspect/compat.js';
+import { compatPath, readGolden, type Golden, type GoldenTensor } from '../../fixtures/inspect/compat.js';
 
-interface GoldenTensor {
-  shape: number[];
-  dtype: 'float32' | 'int64';
-  data: number[];
-}
-interface Golden {
-  inputs: Record<string, GoldenTensor>;
-  outputs: Record<string, GoldenTensor>;
-  tolerance: { recommended: Record<string, { atol?: number; exact?: boolean }> };
-}
 
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-golden-'));
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
@@ -45,7 +35,7 @@ async function exportArch(arch: string): Promise<{ session: ModelSession; golden
   const manifest = await exportCheckpoint({ python, checkpoint: compatPath(arch, 'best.pt'), outDir: dir, type: 'auto' });
   expect(manifest.type).toBe(arch);
   const onnxVsEager = await checkOnnxParity(dir);
-  const golden = JSON.parse(fs.readFileSync(compatPath(arch, 'golden.json'), 'utf8')) as Golden;
+  const golden = readGolden(arch);
   const warmupDims = Object.fromEntries(Object.entries(golden.inputs).map(([k, v]) => [k, v.shape]));
   const session = await ModelSession.load({ modelPath: path.join(dir, 'model.onnx'), threads: 1, warmupDims });
   return { session, golden, onnxVsEager };

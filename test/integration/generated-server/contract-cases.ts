@@ -11,7 +11,6 @@
  * {@link ContractHarness}, and calls {@link describeContract} to register the cases.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -54,16 +53,6 @@ export function modelName(arch: ContractArch): string {
   return `compat-${arch.replace('_', '-')}`;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A flat array as the nested array of `shape`. */
 export function nest(data: readonly number[], shape: readonly number[]): unknown {

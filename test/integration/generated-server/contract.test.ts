@@ -14,7 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { findPython } from '../../../main/export/python-finder.js';
-import { brokenCopy, CONTRACT_ARCHS, ContractHarness, describeContract, freePort, modelName, prepareModels, SERVER_ENV, waitReady } from './contract-cases.js';
+import { brokenCopy, CONTRACT_ARCHS, ContractHarness, describeContract, modelName, prepareModels, SERVER_ENV, waitReady } from './contract-cases.js';
+import { freePort } from '../serving/http-client.js';
 
 const PYTHON = '/usr/bin/python3';
 

@@ -2,6 +2,7 @@
  * A minimal keep-alive HTTP client for the endpoint tests (node:http, no extra packages).
  */
 import http from 'node:http';
+import net from 'node:net';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -36,4 +37,16 @@ export function request(
 /** POSTs a JSON body to `/predict`. */
 export function predict(base: string, body: unknown, agent?: http.Agent): Promise<HttpAnswer> {
   return request(`${base}/predict`, { body, agent });
+}
+
+/** A port nothing listens on right now (bound and released on 127.0.0.1). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FramewormError, toFramewormError } from '../../../main/common/errors.js';
+import { maxAbsDiff } from '../../fixtures/max-abs-diff.js';
 import { sampleCfg, sampleDdpm, type EpsNetwork, type ImageShape } from '../../../main/sampling/diffusion-sampler.js';
 import { SamplerInputError } from '../../../main/sampling/errors.js';
 import { normals } from '../../../main/sampling/noise.js';
@@ -55,11 +56,6 @@ function referenceF64(
   return x;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
 
 /** max |a − b| relative to the largest |b| (at least 1): float32 error scales with the values. */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
