@@ -25,10 +25,22 @@ export interface DeployStartArgs {
   readonly shift?: string;
   readonly buildDocker?: boolean;
   readonly baseImage?: string;
+  /** A dataset file or folder to hash into the version's lineage (`--dataset`). */
+  readonly dataset?: string;
+  /** A dataset checksum computed elsewhere (`--dataset-checksum`, 64 hex digits). */
+  readonly datasetChecksum?: string;
   readonly actor?: string;
 }
 
-export interface DeployStartResult {
+/**
+ * What went wrong after a change had committed (e.g. the JSONL log could not be written): the
+ * change stands; the CLI prints these as warnings, never as a failure.
+ */
+export interface CommittedWarnings {
+  readonly warnings?: readonly string[];
+}
+
+export interface DeployStartResult extends CommittedWarnings {
   readonly name: string;
   readonly version: string;
   readonly type: ModelTypeName;
@@ -111,7 +123,7 @@ export interface PromoteArgs {
   readonly actor?: string;
 }
 
-export interface PromoteResult {
+export interface PromoteResult extends CommittedWarnings {
   readonly name: string;
   readonly version: string;
   readonly stage: StageName;
@@ -125,7 +137,7 @@ export interface RollbackArgs {
   readonly actor?: string;
 }
 
-export interface RollbackResult {
+export interface RollbackResult extends CommittedWarnings {
   readonly name: string;
   readonly from_version: string | null;
   readonly to_version: string;
@@ -133,10 +145,20 @@ export interface RollbackResult {
   readonly reason: string;
 }
 
-export interface StopResult {
+export interface StopResult extends CommittedWarnings {
   readonly name: string;
   readonly stopped_version: string | null;
   readonly archived: boolean;
+}
+
+/** A production deployment the agent could not bring back up when it started. */
+export interface RestoreFailure {
+  readonly name: string;
+  readonly version: string;
+  /** The stable endpoint's port in the registry, when it has one. */
+  readonly port: number | null;
+  readonly code: string;
+  readonly message: string;
 }
 
 export interface AgentInfo {
@@ -146,6 +168,8 @@ export interface AgentInfo {
   readonly uptime_s: number;
   readonly deployments: number;
   readonly version: string;
+  /** Production deployments that failed to restore at agent start (empty when all came back). */
+  readonly restore_failures?: readonly RestoreFailure[];
 }
 
 /** Request channels: name → [argument, result]. */

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
-import type { AgentInfo } from '../../preload/contract.js';
+import type { AgentInfo, RestoreFailure } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
-import { EventLog } from '../events/event-log.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import { Registry } from '../registry/registry.js';
 import { Workspace } from '../workspace/workspace.js';
@@ -19,21 +18,33 @@ const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'),
  */
 export class ControlPlane {
   private readonly startedAt = new Date();
+  private restoreFailures: readonly RestoreFailure[] = [];
 
   private constructor(
     readonly workspace: Workspace,
     readonly config: DeployConfig,
+    /** Unknown-key warnings of the config file, for the agent's log. */
+    readonly configWarnings: readonly string[],
     readonly registry: Registry,
     readonly deployments: DeploymentManager,
   ) {}
 
   /** Opens the workspace (config validated first, so a bad config fails before anything starts). */
   static open(root: string): ControlPlane {
-    const { config } = loadDeployConfig(root);
+    const { config, warnings } = loadDeployConfig(root);
     const workspace = Workspace.open(root, config);
     workspace.ensureDirs();
-    const registry = new Registry(workspace.registryDb, new EventLog(workspace.logsDir));
-    return new ControlPlane(workspace, config, registry, new DeploymentManager(workspace, config, registry));
+    const registry = Registry.open(workspace);
+    return new ControlPlane(workspace, config, warnings, registry, new DeploymentManager(workspace, config, registry));
+  }
+
+  /**
+   * Brings back what was serving before the agent stopped. Failures are kept and reported by
+   * agent.info, so whoever started the agent learns that a production deployment is down.
+   */
+  async restore(log: (line: string) => void): Promise<readonly RestoreFailure[]> {
+    this.restoreFailures = await this.deployments.restore(log);
+    return this.restoreFailures;
   }
 
   info(): AgentInfo {
@@ -44,7 +55,20 @@ export class ControlPlane {
       uptime_s: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       deployments: this.deployments.servingCount,
       version: pkg.version,
+      restore_failures: this.openRestoreFailures(),
     };
+  }
+
+  /** Restore failures whose deployment is still not serving (a later deploy may have fixed one). */
+  private openRestoreFailures(): readonly RestoreFailure[] {
+    if (this.restoreFailures.length === 0) return [];
+    try {
+      const serving = new Set(this.deployments.list().filter((d) => d.serving).map((d) => d.name));
+      return this.restoreFailures.filter((f) => !serving.has(f.name));
+    } catch {
+      // agent.info must answer even when the registry cannot be read; report what was seen.
+      return this.restoreFailures;
+    }
   }
 
   /** Request handlers; `shutdown` is supplied by the host process, which owns its own lifetime. */

@@ -3,9 +3,27 @@ import type { ChannelArgs, ChannelResult, ContractError, ControlPlaneClient, Pro
 import { FramewormError, type ErrorCode } from '../common/errors.js';
 import { lineSplitter } from '../common/line-splitter.js';
 
+/** Detail of an E_AGENT error raised when the agent went away while a call may have been running. */
+export const LOST = Object.freeze({ lost: true });
+
+/** True for an error that left it unknown whether the agent carried the call out. */
+export function isLostAgent(err: unknown): boolean {
+  return err instanceof FramewormError && err.code === 'E_AGENT' && (err.detail as { lost?: unknown } | undefined)?.lost === true;
+}
+
 /** Rebuilds a real error from its wire form, keeping code and detail. */
 export function fromContractError(e: ContractError): FramewormError {
   return new FramewormError(e.code as ErrorCode, e.message, e.detail);
+}
+
+/** Options of an RpcClient. */
+export interface RpcClientOptions {
+  /**
+   * Give up when the agent sends nothing for this long (no answer, no progress). For probes
+   * such as agent.info, which answer at once: a stopped or starved agent accepts the TCP
+   * connection (the kernel does) but never answers. Unset: wait as long as the operation runs.
+   */
+  readonly silenceTimeoutMs?: number;
 }
 
 /** Calls the agent's RPC transport (see RpcServer) over loopback HTTP. */
@@ -15,6 +33,7 @@ export class RpcClient implements ControlPlaneClient {
   constructor(
     private readonly port: number,
     private readonly token: string,
+    private readonly options: RpcClientOptions = {},
   ) {}
 
   invoke<C extends RequestChannel>(channel: C, args: ChannelArgs<C>, onProgress?: (p: ProgressEvent) => void): Promise<ChannelResult<C>> {
@@ -53,12 +72,26 @@ export class RpcClient implements ControlPlaneClient {
           res.on('data', (chunk: string) => lines.push(chunk));
           res.on('end', () => {
             lines.end();
-            if (!settled) reject(new FramewormError('E_AGENT', `the agent closed the connection before answering ${channel}`));
+            if (!settled) reject(new FramewormError('E_AGENT', `the agent closed the connection before answering ${channel}`, LOST));
           });
-          res.on('error', (err) => reject(new FramewormError('E_AGENT', `lost the agent connection: ${err.message}`)));
+          res.on('error', (err) => reject(new FramewormError('E_AGENT', `lost the agent connection: ${err.message}`, LOST)));
         },
       );
-      req.on('error', (err) => reject(new FramewormError('E_AGENT', `cannot reach the agent on port ${this.port}: ${err.message}`)));
+      const silence = this.options.silenceTimeoutMs;
+      if (silence !== undefined) {
+        req.setTimeout(silence, () => {
+          const err = new FramewormError('E_AGENT', `the agent on port ${this.port} did not answer ${channel} within ${silence / 1000} s`, LOST);
+          // The response stream (when one began) rejects through its own 'error' listener.
+          req.destroy(err);
+          reject(err);
+        });
+      }
+      req.on('error', (err) => {
+        // Refused: the request never reached an agent. Anything else (reset, hang-up) may have
+        // happened after the agent acted on it.
+        const refused = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+        reject(new FramewormError('E_AGENT', `cannot reach the agent on port ${this.port}: ${err.message}`, refused ? undefined : LOST));
+      });
       req.end(body);
     });
   }

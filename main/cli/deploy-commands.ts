@@ -6,6 +6,7 @@ import { MODEL_TYPES, TARGETS } from '../common/types.js';
 import { ensureAgent } from '../agent/agent-launcher.js';
 import { formatInspection, inspectModelFile } from '../inspect/inspect.js';
 import { commonOf, withCommon } from './common-options.js';
+import { invokeChange } from './committed-change.js';
 import { makeOutput, table } from './output.js';
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -55,7 +56,9 @@ export function registerDeployCommands(program: Command): void {
       .option('--quantize', 'quantize the exported model')
       .option('--image-size <n>', 'image size for ddpm, cfg_ddpm, vqvae2 (not recorded in their weights; default 32)')
       .addOption(new Option('--stage <stage>', 'production switches traffic; staging only registers').choices(['production', 'staging']))
-      .option('--base-image <image>', "Docker base image (default deploy.docker_base_image); 'offline' builds one from Debian packages"),
+      .option('--base-image <image>', "Docker base image (default deploy.docker_base_image); 'offline' builds one from Debian packages")
+      .option('--dataset <path>', 'training dataset (file or folder): its sha256 goes into the lineage')
+      .option('--dataset-checksum <sha256>', 'training dataset checksum computed elsewhere'),
   ).action(async (opts: Opts) => {
     const common = commonOf(opts);
     const out = makeOutput(common.json);
@@ -71,11 +74,20 @@ export function registerDeployCommands(program: Command): void {
       ...(str(opts, 'baseImage') ? { baseImage: str(opts, 'baseImage') } : {}),
       ...(opts['quantize'] ? { quantize: true } : {}),
       ...(str(opts, 'imageSize') ? { imageSize: parseImageSize(str(opts, 'imageSize') ?? '') } : {}),
+      ...(str(opts, 'dataset') ? { dataset: path.resolve(str(opts, 'dataset') ?? '') } : {}),
+      ...(str(opts, 'datasetChecksum') ? { datasetChecksum: str(opts, 'datasetChecksum') } : {}),
       buildDocker: Boolean(opts['buildDocker']),
       actor: process.env['USER'] ?? 'cli',
     };
-    const client = await ensureAgent(common.workspace);
-    const r = await client.invoke('deploy.start', args, (p) => out.progress(p));
+    const r = await invokeChange(common.workspace, args.name, 'deploy.start', args, (before, after) => {
+      const added = [...after.versions.values()].find((v) => !before.versions.has(v.version) && (v.stage === 'production' || v.stage === 'staging'));
+      if (!added) return null;
+      return {
+        name: args.name, version: added.version, type: added.type, target: added.target, stage: added.stage,
+        endpoint: after.endpoint, archived_version: added.stage === 'production' ? before.production : null,
+        export_dir: path.dirname(added.artifacts['manifest'] ?? added.artifacts['onnx'] ?? ''),
+      };
+    }, (p) => out.progress(p));
     out.result(r, () =>
       r.stage === 'production'
         ? [
@@ -106,12 +118,17 @@ export function registerDeployCommands(program: Command): void {
       .option('--reason <text>', 'why (kept in the registry)'),
   ).action(async (opts: Opts) => {
     const common = commonOf(opts);
-    const r = await (await ensureAgent(common.workspace)).invoke('deploy.promote', {
-      name: str(opts, 'name') ?? '',
-      version: str(opts, 'version') ?? '',
-      stage: str(opts, 'stage') as 'dev' | 'staging' | 'production' | 'archived',
+    const name = str(opts, 'name') ?? '';
+    const version = str(opts, 'version') ?? '';
+    const stage = str(opts, 'stage') as 'dev' | 'staging' | 'production' | 'archived';
+    const r = await invokeChange(common.workspace, name, 'deploy.promote', {
+      name, version, stage,
       ...(str(opts, 'reason') ? { reason: str(opts, 'reason') } : {}),
       actor: process.env['USER'] ?? 'cli',
+    }, (before, after) => {
+      if (before.versions.get(version)?.stage === stage || after.versions.get(version)?.stage !== stage) return null;
+      const archived = stage === 'production' && before.production !== version ? before.production : null;
+      return { name, version, stage, archived_version: archived, endpoint: after.endpoint };
     });
     makeOutput(common.json).result(r, () => `${r.name} ${r.version} → ${r.stage}${r.archived_version ? ` (archived ${r.archived_version})` : ''}`);
   });
@@ -125,18 +142,23 @@ export function registerDeployCommands(program: Command): void {
   ).action(async (opts: Opts) => {
     const common = commonOf(opts);
     const out = makeOutput(common.json);
-    const r = await (await ensureAgent(common.workspace)).invoke(
-      'deploy.rollback',
-      { name: str(opts, 'name') ?? '', reason: str(opts, 'reason') ?? 'manual rollback', actor: process.env['USER'] ?? 'cli' },
-      (p) => out.progress(p),
-    );
+    const name = str(opts, 'name') ?? '';
+    const reason = str(opts, 'reason') ?? 'manual rollback';
+    const r = await invokeChange(common.workspace, name, 'deploy.rollback', { name, reason, actor: process.env['USER'] ?? 'cli' }, (before, after) => {
+      if (after.production === null || after.production === before.production) return null;
+      return { name, from_version: before.production, to_version: after.production, endpoint: after.endpoint, reason };
+    }, (p) => out.progress(p));
     out.result(r, () => `${r.name} rolled back ${r.from_version ?? '(none)'} → ${r.to_version} at ${r.endpoint ?? '?'}`);
   });
 
   withCommon(deploy.command('stop').description('stop serving and archive the production version').requiredOption('--name <name>')).action(
     async (opts: Opts) => {
       const common = commonOf(opts);
-      const r = await (await ensureAgent(common.workspace)).invoke('deploy.stop', { name: str(opts, 'name') ?? '' });
+      const name = str(opts, 'name') ?? '';
+      const r = await invokeChange(common.workspace, name, 'deploy.stop', { name }, (before, after) => {
+        if (before.production === null || after.production !== null) return null;
+        return { name, stopped_version: before.production, archived: true };
+      });
       makeOutput(common.json).result(r, () => `${r.name} stopped${r.stopped_version ? `; ${r.stopped_version} archived` : ''}`);
     },
   );
@@ -180,8 +202,12 @@ function formatStatus(s: DeploymentStatus): string {
   }
   lines.push(
     table(
-      ['VERSION', 'STAGE', 'TYPE', 'TARGET', 'CREATED', 'CHECKPOINT SHA256'],
-      s.versions.map((v) => [v.version, v.stage, v.type, v.target, v.created_at, String(v.lineage['checkpoint_sha256'] ?? '').slice(0, 12)]),
+      ['VERSION', 'STAGE', 'TYPE', 'TARGET', 'CREATED', 'CHECKPOINT SHA256', 'DATASET SHA256'],
+      s.versions.map((v) => [
+        v.version, v.stage, v.type, v.target, v.created_at,
+        String(v.lineage['checkpoint_sha256'] ?? '').slice(0, 12),
+        v.lineage['dataset_checksum'] ? String(v.lineage['dataset_checksum']).slice(0, 12) : '-',
+      ]),
     ),
   );
   return lines.join('\n');

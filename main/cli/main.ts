@@ -6,9 +6,10 @@
 import { Command, CommanderError } from 'commander';
 import { FramewormError } from '../common/errors.js';
 import { registerAgentCommands } from './agent-commands.js';
-import { withCommon } from './common-options.js';
+import { commonOf, withCommon } from './common-options.js';
 import { registerDeployCommands } from './deploy-commands.js';
-import { reportError } from './output.js';
+import { registerRegistryCommands } from './registry-commands.js';
+import { reportError, warnAboutConfig } from './output.js';
 
 function buildProgram(): Command {
   const program = new Command('frameworm')
@@ -18,6 +19,7 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `frameworm: ${s}` : s) });
   registerDeployCommands(program);
   registerAgentCommands(program);
+  registerRegistryCommands(program);
   withCommon(
     program
       .command('ui')
@@ -28,6 +30,8 @@ function buildProgram(): Command {
     throw new FramewormError('E_USAGE', 'the GUI is not available in this build; use the deploy commands');
   });
   for (const cmd of program.commands) cmd.exitOverride();
+  // Every command warns about unknown config keys first (a typo otherwise does nothing).
+  program.hook('preAction', (_program, action) => warnAboutConfig(commonOf(action.opts()).workspace));
   return program;
 }
 

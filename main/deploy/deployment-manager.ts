@@ -9,6 +9,7 @@ import type {
   ProgressEvent,
   PromoteArgs,
   PromoteResult,
+  RestoreFailure,
   RollbackArgs,
   RollbackResult,
   StopResult,
@@ -20,6 +21,7 @@ import { configSnapshot } from '../config/deploy-config.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import { ContainerBackend } from '../docker/container-backend.js';
+import { assertImageableName } from '../docker/image-names.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
@@ -28,10 +30,17 @@ import { prepareArtifacts } from '../export/prepare-artifacts.js';
 import { allocatePort } from './port-allocator.js';
 import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from './deploy-support.js';
 import { DockerTarget, type VersionImage } from './docker-target.js';
+import { datasetChecksum, normalizeDatasetChecksum } from './dataset-checksum.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { VersionLoader } from './version-loader.js';
 
 type Progress = (event: ProgressEvent) => void;
+
+/** `<exports>/<name>/.<version>.deploying`: marks an export folder whose deploy has not committed yet. */
+const IN_FLIGHT_MARKER = /^\.(.+)\.deploying$/;
+function inFlightMarker(exportDir: string): string {
+  return path.join(path.dirname(exportDir), `.${path.basename(exportDir)}.deploying`);
+}
 
 interface LiveDeployment {
   readonly endpoint: StableEndpoint;
@@ -50,21 +59,52 @@ export class DeploymentManager {
   /** The docker target (images and containers of this workspace). */
   readonly docker: DockerTarget;
   private readonly loader: VersionLoader;
+  /** Per deployment name: what went wrong after a change committed, for the current operation's result. */
+  private readonly warnings = new Map<string, string[]>();
+  private readonly unsubscribeLog: () => void;
 
   constructor(
     private readonly workspace: Workspace,
     private readonly config: DeployConfig,
     private readonly registry: Registry,
   ) {
-    this.docker = new DockerTarget(workspace, config);
+    // Self-healing: a lost container is replaced by one of the same version (docker-target.ts).
+    this.docker = new DockerTarget(workspace, config, {
+      recordEvent: (name, event, fields) => void registry.recordEvent(name, event, fields),
+      serving: (name, backend) => this.live.get(name)?.backend === backend,
+      replace: (name, lost) => this.replaceLost(name, lost),
+    });
     this.loader = new VersionLoader(workspace, config, registry, this.docker);
+    // Operations on one name run one at a time, so a failure heard for a name belongs to the
+    // operation running on it; the agent log gets it too.
+    this.unsubscribeLog = registry.onLogFailure((f) => {
+      const list = this.warnings.get(f.model) ?? [];
+      list.push(f.message);
+      this.warnings.set(f.model, list);
+      process.stderr.write(`warning: ${f.message}\n`);
+    });
+  }
+
+  /** Runs one operation on a deployment under its lock, attaching the warnings it caused to its result. */
+  private locked<T extends object>(name: string, fn: () => Promise<T>): Promise<T & { warnings?: readonly string[] }> {
+    return this.mutex.run(name, async () => {
+      this.warnings.delete(name);
+      try {
+        const result = await fn();
+        const warnings = this.warnings.get(name);
+        return warnings && warnings.length > 0 ? { ...result, warnings } : result;
+      } finally {
+        this.warnings.delete(name);
+      }
+    });
   }
 
   /** `deploy start`: inspect, register, export, (docker) build, and (for production) serve behind the stable endpoint. */
   start(args: DeployStartArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<DeployStartResult> {
     assertModelName(args.name);
+    assertImageableName(args.name);
     if (args.version !== undefined) assertVersionName(args.version);
-    return this.mutex.run(args.name, () => this.startLocked(args, progress, signal));
+    return this.locked(args.name, () => this.startLocked(args, progress, signal));
   }
 
   private async startLocked(args: DeployStartArgs, progress: Progress, signal?: AbortSignal): Promise<DeployStartResult> {
@@ -75,6 +115,10 @@ export class DeploymentManager {
     if (args.buildDocker && target !== 'docker') throw new FramewormError('E_USAGE', `--build-docker contradicts --target ${target}`);
     if (args.baseImage !== undefined && target !== 'docker') throw new FramewormError('E_USAGE', '--base-image applies to the docker target only (add --build-docker)');
     if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
+    if (args.dataset !== undefined && args.datasetChecksum !== undefined) {
+      throw new FramewormError('E_USAGE', '--dataset and --dataset-checksum are alternatives: give one');
+    }
+    const givenChecksum = args.datasetChecksum !== undefined ? normalizeDatasetChecksum(args.datasetChecksum) : null;
     const stage = args.stage ?? this.config.default_stage;
     if (args.port !== undefined) this.checkPortChange(args.name, args.port);
     // A dead daemon is reported before anything is exported or built.
@@ -86,6 +130,21 @@ export class DeploymentManager {
       throw new FramewormError('E_INPUT', `${args.model} holds no FRAMEWORM model: ${report.reason ?? 'unknown weights'}; deploy an ONNX export of it instead`);
     }
     const type = resolveType(args.type ?? 'auto', report.type, args.model);
+    let datasetSha = givenChecksum;
+    if (args.dataset !== undefined) {
+      const dataset = args.dataset;
+      progress({ step: 'dataset', message: `hashing dataset ${dataset}`, value: 0.12 });
+      let lastPct = -1;
+      const sum = await datasetChecksum(dataset, (done, total) => {
+        const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+        if (pct >= lastPct + 5) {
+          lastPct = pct;
+          progress({ step: 'dataset', message: `hashing dataset ${dataset}: ${pct} %`, value: 0.12 + 0.08 * (pct / 100) });
+        }
+      }, signal);
+      datasetSha = sum.sha256;
+      progress({ step: 'dataset', message: `dataset sha256 ${sum.sha256.slice(0, 12)}… (${sum.files} file(s), ${sum.bytes} bytes)`, value: 0.2 });
+    }
 
     const version = args.version ?? this.nextVersion(args.name);
     if (this.registry.getVersion(args.name, version)) {
@@ -96,10 +155,13 @@ export class DeploymentManager {
     const exportDir = this.workspace.exportDir(args.name, version);
     let backend: Backend | null = null;
     let image: VersionImage | null = null;
-    let registered = false;
+    /** Set once the registry change is committed: after that, failures are reported, never compensated. */
+    let committed = false;
     try {
       // The stable endpoint opens first: a taken --port fails in a second, not after a build.
       const live: LiveDeployment | null = stage === 'production' ? await this.ensureEndpoint(args.name, args.port) : null;
+      fs.mkdirSync(path.dirname(exportDir), { recursive: true });
+      fs.writeFileSync(inFlightMarker(exportDir), `${process.pid}\n`);
       progress({ step: 'export', message: `placing the model in ${path.relative(this.workspace.root, exportDir)}`, value: 0.3 });
       const prepared = await prepareArtifacts({
         report,
@@ -109,6 +171,7 @@ export class DeploymentManager {
         pythonPath: this.config.python_path,
         quantize: args.quantize ? 'required' : this.config.quantize ? 'preferred' : 'no',
         ...(args.imageSize !== undefined ? { imageSize: args.imageSize } : {}),
+        ...(signal ? { signal } : {}),
         progress,
       });
       const { manifest, modelPath } = prepared;
@@ -122,7 +185,7 @@ export class DeploymentManager {
             exportDir,
             ...(args.baseImage !== undefined ? { baseImage: args.baseImage } : {}),
             ...(live ? { composePort: live.port } : {}),
-            lineage: { checkpoint_sha256: report.sha256, git_commit: gitCommit },
+            lineage: { checkpoint_sha256: report.sha256, git_commit: gitCommit, dataset_checksum: datasetSha },
           },
           progress,
           signal,
@@ -140,45 +203,70 @@ export class DeploymentManager {
 
       progress({ step: 'register', message: `registering ${args.name} ${version}`, value: 0.8 });
       const actor = args.actor ?? 'cli';
-      this.registry.registerVersion({
-        name: args.name,
-        version,
-        type,
-        target,
-        artifacts: image ? { ...prepared.files, image: image.tag, base_image: image.baseImage } : prepared.files,
-        lineage: {
-          checkpoint_sha256: report.sha256,
-          source_path: path.resolve(args.model),
-          git_commit: gitCommit,
-          config_snapshot: configSnapshot(this.config),
-          hyper_parameters: report.hyper_parameters,
-          training_metrics: trainingMetricsOf(report),
-          epoch: epochOf(report),
-          dataset_checksum: null,
-          artifact_hashes: artifactHashes(manifest),
-          image_digest: image?.id ?? null,
-        },
-        actor,
-      });
-      registered = true;
+      const register = (): void => {
+        this.registry.registerVersion({
+          name: args.name,
+          version,
+          type,
+          target,
+          artifacts: image ? { ...prepared.files, image: image.tag, base_image: image.baseImage } : prepared.files,
+          lineage: {
+            checkpoint_sha256: report.sha256,
+            source_path: path.resolve(args.model),
+            git_commit: gitCommit,
+            config_snapshot: configSnapshot(this.config),
+            hyper_parameters: report.hyper_parameters,
+            training_metrics: trainingMetricsOf(report),
+            epoch: epochOf(report),
+            dataset_checksum: datasetSha,
+            artifact_hashes: artifactHashes(manifest),
+            image_digest: image?.id ?? null,
+          },
+          actor,
+        });
+      };
 
+      // Registration, promotion, endpoint and the `deploy` event are one transaction: a crash at
+      // any point leaves either all of them or none (then the next agent removes the export).
       if (!live || !backend) {
         this.closeIdleEndpoint(args.name);
-        this.registry.promote(args.name, version, 'staging', { actor, reason: 'deploy start --stage staging' });
-        this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'staging', endpoint: null });
+        this.registry.atomically(args.name, () => {
+          register();
+          this.registry.promote(args.name, version, 'staging', {
+            actor,
+            reason: 'deploy start --stage staging',
+            events: [{ event: 'deploy', fields: { version, type, target, stage: 'staging', endpoint: null, dataset_checksum: datasetSha } }],
+          });
+        });
+        committed = true;
+        fs.rmSync(inFlightMarker(exportDir), { force: true });
         if (image) this.docker.publishGenerated(args.name, image);
         return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
       }
-      const { archived } = this.registry.promote(args.name, version, 'production', { actor, reason: 'deploy start' });
-      await this.switchTo(live, backend);
-      backend = null;
-      this.registry.setEndpoint(args.name, { port: live.port, target });
       const endpoint = this.urlFor(live.port);
-      this.registry.recordEvent(args.name, 'deploy', { version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null });
+      const archivedBefore = this.registry.getProduction(args.name)?.version ?? null;
+      const { archived } = this.registry.atomically(args.name, () => {
+        register();
+        return this.registry.promote(args.name, version, 'production', {
+          actor,
+          reason: 'deploy start',
+          endpoint: { port: live.port, target },
+          events: [{ event: 'deploy', fields: { version, type, target, stage: 'production', endpoint, archived_version: archivedBefore, dataset_checksum: datasetSha } }],
+        });
+      });
+      committed = true;
+      fs.rmSync(inFlightMarker(exportDir), { force: true });
+      const serving = backend;
+      backend = null;
+      await this.switchTo(live, serving);
       if (image) this.docker.publishGenerated(args.name, image);
       progress({ step: 'ready', message: `${args.name} ${version} is ready at ${endpoint}`, value: 1 });
       return { name: args.name, version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null, export_dir: exportDir };
     } catch (err) {
+      if (committed) {
+        const e = toFramewormError(err);
+        throw new FramewormError(e.code, `${args.name} ${version} is registered as production, but switching traffic to it failed: ${e.message}`, e.detail);
+      }
       // A failed deploy leaves nothing registered and nothing half-made on disk.
       if (backend) await backend.dispose().catch(() => {});
       if (image) {
@@ -186,8 +274,8 @@ export class DeploymentManager {
         this.docker.discardGenerated(args.name, image);
       }
       this.closeIdleEndpoint(args.name);
-      if (registered) this.registry.deleteVersion(args.name, version);
       fs.rmSync(exportDir, { recursive: true, force: true });
+      fs.rmSync(inFlightMarker(exportDir), { force: true });
       removeIfEmpty(path.dirname(exportDir));
       throw toFramewormError(err);
     }
@@ -208,7 +296,7 @@ export class DeploymentManager {
   promote(args: PromoteArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<PromoteResult> {
     assertModelName(args.name);
     if (!isStage(args.stage)) throw new FramewormError('E_USAGE', `--stage must be one of dev, staging, production, archived (got "${String(args.stage)}")`);
-    return this.mutex.run(args.name, async () => {
+    return this.locked(args.name, async () => {
       const target = this.requireVersion(args.name, args.version);
       const opts = { actor: args.actor ?? 'cli', reason: args.reason ?? `promote to ${args.stage}` };
       if (args.stage === 'production' && target.stage !== 'production') {
@@ -221,14 +309,13 @@ export class DeploymentManager {
         let archived: VersionRecord | null;
         try {
           live = await this.ensureEndpoint(args.name);
-          ({ archived } = this.registry.promote(args.name, args.version, 'production', opts));
+          ({ archived } = this.registry.promote(args.name, args.version, 'production', { ...opts, endpoint: { port: live.port, target: target.target } }));
         } catch (err) {
           await backend.dispose().catch(() => {});
           this.closeIdleEndpoint(args.name);
           throw err;
         }
         await this.switchTo(live, backend);
-        this.registry.setEndpoint(args.name, { port: live.port, target: target.target });
         return { name: args.name, version: args.version, stage: 'production', archived_version: archived?.version ?? null, endpoint: this.urlFor(live.port) };
       }
       const { archived } = this.registry.promote(args.name, args.version, args.stage, opts);
@@ -241,7 +328,7 @@ export class DeploymentManager {
   /** `deploy rollback`: brings the previous production version back behind the same endpoint. */
   rollback(args: RollbackArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<RollbackResult> {
     assertModelName(args.name);
-    return this.mutex.run(args.name, async () => {
+    return this.locked(args.name, async () => {
       const reason = args.reason ?? 'manual rollback';
       const current = this.registry.getProduction(args.name);
       const to = this.registry.rollbackTarget(args.name);
@@ -251,40 +338,55 @@ export class DeploymentManager {
         throw new FramewormError('E_CONFLICT', `${args.name} has no earlier production version to roll back to`);
       }
       let backend: Backend | null = null;
+      let live: LiveDeployment;
       try {
         // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
         backend = await this.loader.load(to, progress, signal);
-        const live = await this.ensureEndpoint(args.name);
-        this.registry.rollback(args.name, { reason, actor: args.actor ?? 'cli', toVersion: to.version });
-        progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
-        await this.switchTo(live, backend);
-        backend = null;
-        this.registry.setEndpoint(args.name, { port: live.port, target: to.target });
-        this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: true });
-        return { name: args.name, from_version: current?.version ?? null, to_version: to.version, endpoint: this.urlFor(live.port), reason };
+        live = await this.ensureEndpoint(args.name);
+        // Stage changes, endpoint and the `rollback` event commit together (DESIGN §7's JSONL line).
+        this.registry.rollback(args.name, {
+          reason,
+          actor: args.actor ?? 'cli',
+          toVersion: to.version,
+          endpoint: { port: live.port, target: to.target },
+          events: [{ event: 'rollback', fields: { ...base, to_version: to.version, success: true } }],
+        });
       } catch (err) {
         if (backend) await backend.dispose().catch(() => {});
         const e = toFramewormError(err);
         this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: false, error: e.message });
         throw new FramewormError(e.code, `rollback of ${args.name} to ${to.version} failed: ${e.message}`, e.detail);
       }
+      progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
+      try {
+        await this.switchTo(live, backend);
+      } catch (err) {
+        const e = toFramewormError(err);
+        throw new FramewormError(e.code, `${args.name} ${to.version} is production in the registry, but switching traffic to it failed: ${e.message}`, e.detail);
+      }
+      return { name: args.name, from_version: current?.version ?? null, to_version: to.version, endpoint: this.urlFor(live.port), reason };
     });
   }
 
   /** `deploy stop`: stops serving and archives the production version. */
   stop(args: { name: string; reason?: string; actor?: string }): Promise<StopResult> {
     assertModelName(args.name);
-    return this.mutex.run(args.name, async () => {
+    return this.locked(args.name, async () => {
       this.registry.requireModel(args.name);
       const production = this.registry.getProduction(args.name);
       const wasServing = this.live.has(args.name);
-      await this.stopServing(args.name);
-      if (production) {
-        this.registry.promote(args.name, production.version, 'archived', { actor: args.actor ?? 'cli', reason: args.reason ?? 'deploy stop' });
-      }
       if (!production && !wasServing) throw new FramewormError('E_CONFLICT', `${args.name} is not deployed: nothing to stop`);
-      this.registry.recordEvent(args.name, 'stop', { version: production?.version ?? null, reason: args.reason ?? 'deploy stop' });
+      const reason = args.reason ?? 'deploy stop';
+      const stopEvent = { event: 'stop', fields: { version: production?.version ?? null, reason } };
+      // Registry first (with its `stop` event, in one transaction), then the endpoint: a refused
+      // write (e.g. a deleted registry) leaves the deployment serving and says why.
+      if (production) {
+        this.registry.promote(args.name, production.version, 'archived', { actor: args.actor ?? 'cli', reason, events: [stopEvent] });
+      } else {
+        this.registry.recordEvent(args.name, stopEvent.event, stopEvent.fields);
+      }
+      await this.stopServing(args.name);
       return { name: args.name, stopped_version: production?.version ?? null, archived: production !== null };
     });
   }
@@ -319,7 +421,20 @@ export class DeploymentManager {
   }
 
   /** Brings back what the registry says was in production (agent start). Failures are logged, not fatal. */
-  async restore(log: (line: string) => void): Promise<void> {
+  async restore(log: (line: string) => void): Promise<RestoreFailure[]> {
+    const failures: RestoreFailure[] = [];
+    // Events that committed while their JSONL line could not be written (full disk, a crash
+    // between commit and append) reach the logs now.
+    this.registry.flushAllLogs();
+    const removedExports = this.removeUnregisteredExports();
+    if (removedExports.length > 0) log(`removed ${removedExports.length} partial export folder(s) of deploys that never committed: ${removedExports.join(', ')}`);
+    try {
+      // Images of builds a killed agent never registered (and their half-generated folders).
+      const left = await this.docker.removeLeftovers((model, version) => this.registry.getVersion(model, version) !== null);
+      if (left.images + left.folders > 0) log(`removed ${left.images} image(s) and ${left.folders} generated folder(s) of docker builds that were never registered`);
+    } catch (err) {
+      log(`cannot clean up unregistered images: ${toFramewormError(err).message}`);
+    }
     const models = this.registry.listModels();
     if (models.some((m) => m.production && this.registry.getVersion(m.name, m.production)?.target === 'docker')) {
       // Containers a crashed agent left behind are replaced, not adopted: their state is unknown.
@@ -348,12 +463,76 @@ export class DeploymentManager {
         const e = toFramewormError(err);
         this.registry.recordEvent(model.name, 'restore_failed', { version: production.version, error: e.message });
         log(`could not restore ${model.name} ${production.version}: ${e.message}`);
+        // Returned so the agent can report it (agent.info): `agent start` must not say all is well.
+        failures.push({ name: model.name, version: production.version, port: this.registry.getModel(model.name)?.endpoint_port ?? null, code: e.code, message: e.message });
       }
     }
+    return failures;
+  }
+
+  /**
+   * Export folders of deploys killed before they committed (kill -9 of the agent mid-export):
+   * each deploy marks its folder while in flight; a marked folder whose version the registry
+   * does not know is removed. Unmarked folders are never touched (after a lost registry they
+   * are what `registry recover` rebuilds from). Only called at start, before any deploy runs.
+   */
+  private removeUnregisteredExports(): string[] {
+    const removed: string[] = [];
+    const root = this.workspace.exportsDir;
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      return removed;
+    }
+    for (const name of names) {
+      const modelDir = path.join(root, name);
+      let entries: string[];
+      try {
+        entries = fs.readdirSync(modelDir);
+      } catch {
+        continue;
+      }
+      for (const entry of entries) {
+        const m = IN_FLIGHT_MARKER.exec(entry);
+        if (!m?.[1]) continue;
+        const version = m[1];
+        const known = this.registry.getVersion(name, version);
+        // Registered but never promoted (killed between the two commits): not a deploy that happened.
+        if (known?.stage === 'dev') this.registry.deleteVersion(name, version);
+        if (known === null || known.stage === 'dev') {
+          fs.rmSync(path.join(modelDir, version), { recursive: true, force: true });
+          removed.push(`${name}/${version}`);
+        }
+        fs.rmSync(path.join(modelDir, entry), { force: true });
+      }
+      removeIfEmpty(modelDir);
+    }
+    return removed;
+  }
+
+  /**
+   * Self-healing hook of the docker target: replaces `lost` (a dead container still behind the
+   * endpoint) by a fresh load of the same version. Null when `lost` no longer serves.
+   */
+  private replaceLost(name: string, lost: Backend): Promise<Backend | null> {
+    return this.mutex.run(name, async () => {
+      const live = this.live.get(name);
+      const record = this.registry.getVersion(name, lost.version);
+      if (!live || live.backend !== lost || !record) return null;
+      const fresh = await this.loader.load(record, () => {});
+      if (this.live.get(name) !== live || live.backend !== lost) {
+        await fresh.dispose();
+        return null;
+      }
+      await this.switchTo(live, fresh);
+      return fresh;
+    });
   }
 
   /** Closes every endpoint and releases every loaded model. */
   async dispose(): Promise<void> {
+    this.unsubscribeLog();
     for (const name of [...this.live.keys()]) await this.stopServing(name);
   }
 

@@ -106,13 +106,34 @@ export interface RegisterInput {
   readonly actor?: string;
 }
 
-export interface ChangeOptions {
+/** An event the caller commits in the same transaction as a stage change. */
+export interface EventInput {
+  readonly event: string;
+  readonly fields: JsonObject;
+}
+
+/** Where the model is served, committed together with a stage change. */
+export interface EndpointInput {
+  readonly port: number | null;
+  readonly target: Target | null;
+}
+
+/**
+ * What commits atomically with a stage change: the audit events describing it (so a kill -9
+ * right after the commit cannot lose them) and the endpoint it is served on.
+ */
+export interface CommitExtras {
+  readonly events?: readonly EventInput[];
+  readonly endpoint?: EndpointInput;
+}
+
+export interface ChangeOptions extends CommitExtras {
   /** Who asked: `user`, `cli`, `gui`, `watcher`, … (default `user`). */
   readonly actor?: string;
   readonly reason?: string | null;
 }
 
-export interface RollbackOptions {
+export interface RollbackOptions extends CommitExtras {
   readonly reason: string;
   readonly actor?: string;
   /** Roll back to this archived version instead of the one that most recently left production. */

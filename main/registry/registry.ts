@@ -8,14 +8,15 @@
  * and to the model's JSONL log right after the commit.
  */
 import type Database from 'better-sqlite3';
+import fs from 'node:fs';
 import { FramewormError } from '../common/errors.js';
 import { isModelType, isStage, isTarget, type Stage, type Target } from '../common/types.js';
 import { EventLog, type EventLine } from '../events/event-log.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject, JsonValue } from '../events/json.js';
 import { assertModelName, assertVersionName, type Workspace } from '../workspace/workspace.js';
 import * as q from './queries.js';
 import {
-  eventFromRow, modelFromRow, normalizeArtifacts, normalizeLineage, transitionFromRow, versionFromRow,
+  eventFromRow, modelFromRow, type CommitExtras, normalizeArtifacts, normalizeLineage, transitionFromRow, versionFromRow,
   type Artifacts, type ChangeOptions, type EventRecord, type LineageInput, type ModelRecord, type ModelSummary,
   type PromoteResult, type RegisterInput, type RollbackOptions, type RollbackResult, type TransitionRecord,
   type VersionRecord, type VersionRow,
@@ -34,22 +35,42 @@ export interface RegistryOptions {
   /**
    * Called when a JSONL line could not be written after a registry change committed. The change
    * stands (throwing would make callers retry a promotion that already happened); default: a
-   * process warning.
+   * process warning, unless a listener added with `onLogFailure` takes it.
    */
-  readonly onLogError?: (err: unknown) => void;
+  readonly onLogError?: (err: unknown, model: string) => void;
 }
 
-interface PendingLine {
-  readonly event: string;
-  readonly fields: JsonObject;
-  readonly at: Date;
+/** A JSONL write that failed after its registry change committed. */
+export interface LogFailure {
+  readonly model: string;
+  readonly file: string;
+  readonly message: string;
+}
+
+/** Identity of the database file, to notice it being deleted or replaced under us. */
+interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+function fileIdentity(file: string): FileIdentity | null {
+  try {
+    const st = fs.statSync(file);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return null;
+  }
 }
 
 /** SQLite-backed registry of one workspace. */
 export class Registry {
   private readonly db: Database.Database;
   private readonly now: () => Date;
-  private readonly onLogError: (err: unknown) => void;
+  private readonly onLogError: ((err: unknown, model: string) => void) | undefined;
+  private readonly logListeners = new Set<(failure: LogFailure) => void>();
+  private readonly identity: FileIdentity | null;
+  /** Nesting depth of `atomically`: inner writes leave the JSONL catch-up to the outermost. */
+  private depth = 0;
 
   /** Opens (creating and migrating as needed) the registry database at `dbPath`. */
   constructor(
@@ -58,13 +79,40 @@ export class Registry {
     options: RegistryOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
-    this.onLogError =
-      options.onLogError ?? ((err) => process.emitWarning(`could not write event log: ${String(err)}`));
+    this.onLogError = options.onLogError;
     this.db = openRegistryDatabase(dbPath);
+    this.identity = fileIdentity(dbPath);
   }
 
-  /** Opens the registry of a workspace, logging to its `log_path`. */
+  /**
+   * Listens for event-log writes that failed after their change committed (the CLI shows them
+   * as warnings). Returns the unsubscribe function.
+   */
+  onLogFailure(listener: (failure: LogFailure) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /**
+   * Opens the registry of a workspace, logging to its `log_path`. A missing database in a
+   * workspace that has deployment history (event logs) is refused instead of silently starting
+   * empty: that history is what `registry recover` rebuilds it from.
+   */
   static open(workspace: Workspace, options: RegistryOptions = {}): Registry {
+    if (!fs.existsSync(workspace.registryDb)) {
+      let logs: string[] = [];
+      try {
+        logs = fs.readdirSync(workspace.logsDir).filter((f) => f.endsWith('.jsonl'));
+      } catch {
+        // no logs folder: a new workspace
+      }
+      if (logs.length > 0) {
+        throw new FramewormError(
+          'E_INPUT',
+          `registry database ${workspace.registryDb} is missing, but this workspace has the deployment history of ${logs.length} model(s) in ${workspace.logsDir}; rebuild it with: frameworm registry recover`,
+        );
+      }
+    }
     return new Registry(workspace.registryDb, new EventLog(workspace.logsDir), options);
   }
 
@@ -85,7 +133,7 @@ export class Registry {
     if (!REGISTER_STAGES.includes(stage)) {
       throw new FramewormError('E_USAGE', `a new version starts in ${REGISTER_STAGES.join(' or ')}, not ${String(stage)}; promote it afterwards`);
     }
-    return this.write(name, (pending, at) => {
+    return this.write(name, (at) => {
       const ts = at.toISOString();
       const model = q.modelRow(this.db, name) ?? q.insertModel(this.db, name, target, ts);
       const version = input.version ?? q.nextVersionName(this.db, model.id);
@@ -102,8 +150,11 @@ export class Registry {
           JSON.stringify(normalizeLineage(input.lineage ?? null)), ts);
       const versionId = Number(info.lastInsertRowid);
       q.applyStageChange(this.db, { versionId, from: null, to: stage, actor, reason: 'registered', at: ts });
-      this.stageEvent(pending, model.id, 'register', { version, stage, type, target, actor }, at);
-      return versionFromRow(q.versionRowById(this.db, versionId));
+      const record = versionFromRow(q.versionRowById(this.db, versionId));
+      // Artifacts and lineage ride along so `registry recover` can rebuild the version from the log.
+      this.stageEvent(model.id, 'register',
+        { version, stage, type, target, actor, artifacts: record.artifacts, lineage: record.lineage as unknown as JsonObject }, at);
+      return record;
     });
   }
 
@@ -117,7 +168,7 @@ export class Registry {
     }
     const actor = options.actor ?? 'user';
     const reason = options.reason ?? null;
-    return this.write(name, (pending, at) => {
+    return this.write(name, (at) => {
       const ts = at.toISOString();
       const row = q.requireVersionRow(this.db, name, version);
       const from = row.stage as Stage;
@@ -133,26 +184,27 @@ export class Registry {
         const why = `replaced by ${version}${reason ? `: ${reason}` : ''}`;
         q.applyStageChange(this.db, { versionId: previous.id, from: 'production', to: 'archived', actor, reason: why, at: ts });
         archived = versionFromRow(q.versionRowById(this.db, previous.id));
-        this.stageEvent(pending, row.model_id, 'archive',
+        this.stageEvent(row.model_id, 'archive',
           { version: previous.version, from_stage: 'production', to_stage: 'archived', actor, reason: why, replaced_by: version }, at);
       }
       q.applyStageChange(this.db, { versionId: row.id, from, to: toStage, actor, reason, at: ts });
-      this.stageEvent(pending, row.model_id, 'promote',
+      this.stageEvent(row.model_id, 'promote',
         { version, from_stage: from, to_stage: toStage, actor, reason, archived_version: archived?.version ?? null }, at);
+      this.applyExtras(row.model_id, options, at);
       return { version: versionFromRow(q.versionRowById(this.db, row.id)), archived };
     });
   }
 
   /**
    * Archives the production version and brings back the archived version that most recently
-   * left production (or `toVersion`), in one transaction. The caller writes the `rollback`
-   * event (with p95/error-rate fields) through `recordEvent`.
+   * left production (or `toVersion`), in one transaction, together with the caller's
+   * `rollback` event (with its p95/error-rate fields) and endpoint.
    */
   rollback(name: string, options: RollbackOptions): RollbackResult {
     const actor = options.actor ?? 'user';
     const reason = options.reason;
     if (options.toVersion !== undefined) assertVersionName(options.toVersion);
-    return this.write(name, (_pending, at) => {
+    return this.write(name, (at) => {
       const ts = at.toISOString();
       const model = q.requireModelRow(this.db, name);
       const current = q.productionRow(this.db, model.id);
@@ -173,6 +225,7 @@ export class Registry {
         q.applyStageChange(this.db, { versionId: current.id, from: 'production', to: 'archived', actor, reason, at: ts });
       }
       q.applyStageChange(this.db, { versionId: target.id, from: 'archived', to: 'production', actor, reason, at: ts });
+      this.applyExtras(model.id, options, at);
       return {
         from: current ? versionFromRow(q.versionRowById(this.db, current.id)) : null,
         to: versionFromRow(q.versionRowById(this.db, target.id)),
@@ -181,21 +234,64 @@ export class Registry {
   }
 
   /**
-   * Records an event in the database (its own transaction) and then in the JSONL log.
-   * `fields.version`, when a string, also fills the events table's version column. For a
-   * model that is not registered (e.g. a first deploy that failed) only the JSONL line is
-   * written. Throws when the JSONL line cannot be written.
+   * Records an event: a row in the events table (its own transaction), then the model's JSONL
+   * log. For a model that is not registered (e.g. a first deploy that failed) only the JSONL
+   * line is written. A JSONL failure never throws: the row is the record, the log catches up
+   * on the next write, and listeners hear of it as a warning.
    */
   recordEvent(name: string, event: string, fields: JsonObject = {}, options: { at?: Date } = {}): EventLine {
     assertModelName(name);
     if (event.length === 0) throw new FramewormError('E_INTERNAL', 'event name must not be empty');
     const at = options.at ?? this.now();
-    const version = typeof fields['version'] === 'string' ? fields['version'] : null;
-    this.transact(() => {
+    const registered = this.transact(() => {
       const model = q.modelRow(this.db, name);
-      if (model) q.insertEventRow(this.db, model.id, version, event, fields, at.toISOString());
+      if (model) this.stageEvent(model.id, event, fields, at);
+      return model !== undefined;
     });
-    return this.eventLog.append(name, event, fields, { at });
+    if (registered) this.flushLog(name);
+    else {
+      try {
+        this.eventLog.append(name, event, fields, { at });
+      } catch (err) {
+        this.reportLogFailure(name, err, false);
+      }
+    }
+    const line: Record<string, JsonValue> = { ts: at.toISOString(), event, model: name };
+    for (const [k, v] of Object.entries(fields)) if (!(k in line)) line[k] = v;
+    return line as EventLine;
+  }
+
+  /**
+   * Appends to the model's JSONL log every committed event it does not hold yet (by event id),
+   * under the database write lock so two processes never append the same event twice.
+   * Returns false (after telling listeners) when the log cannot be written.
+   */
+  flushLog(name: string): boolean {
+    try {
+      this.transact(() => {
+        const model = q.modelRow(this.db, name);
+        if (!model) return;
+        const pos = this.eventLog.position(name);
+        const rows = pos.lastId !== null
+          ? q.eventRowsAfterId(this.db, model.id, pos.lastId)
+          : pos.lastTs !== null
+            ? q.eventRowsAfterTs(this.db, model.id, pos.lastTs)
+            : q.eventRowsAfterId(this.db, model.id, 0);
+        this.eventLog.appendMany(name, rows.map((r) => {
+          const e = eventFromRow(r);
+          return { event: e.event, fields: e.fields, at: new Date(e.ts), id: e.id };
+        }));
+      });
+      return true;
+    } catch (err) {
+      this.reportLogFailure(name, err, true);
+      return false;
+    }
+  }
+
+  /** Catches every model's JSONL log up with the events table (agent start, after a crash). */
+  flushAllLogs(): void {
+    for (const m of q.modelSummaryRows(this.db)) this.flushLog(m.name);
   }
 
   /** The model, or E_NOT_FOUND listing the registered models. */
@@ -328,22 +424,38 @@ export class Registry {
     });
   }
 
-  /** Runs `fn` in an IMMEDIATE transaction, then appends the events it queued to the JSONL log. */
-  private write<T>(name: string, fn: (pending: PendingLine[], at: Date) => T): T {
-    const pending: PendingLine[] = [];
-    const result = this.transact(() => fn(pending, this.now()));
-    for (const line of pending) {
-      try {
-        this.eventLog.append(name, line.event, line.fields, { at: line.at });
-      } catch (err) {
-        this.onLogError(err);
-      }
+  /**
+   * Runs several registry changes of one model as one transaction: all of them (and their
+   * events) commit together or none does; the JSONL log is caught up once, after the commit.
+   * `deploy start` registers and promotes a version this way, so a crash between the two cannot
+   * leave a registered version that was never deployed.
+   */
+  atomically<T>(name: string, fn: () => T): T {
+    this.depth++;
+    let result: T;
+    try {
+      result = this.transact(fn);
+    } finally {
+      this.depth--;
     }
+    if (this.depth === 0) this.flushLog(name);
     return result;
   }
 
-  /** An IMMEDIATE transaction; a lock held past busy_timeout becomes a readable E_CONFLICT. */
+  /** Runs `fn` in an IMMEDIATE transaction (events it stages commit with it), then catches the JSONL log up. */
+  private write<T>(name: string, fn: (at: Date) => T): T {
+    const result = this.transact(() => fn(this.now()));
+    if (this.depth === 0) this.flushLog(name);
+    return result;
+  }
+
+  /**
+   * An IMMEDIATE transaction; a lock held past busy_timeout becomes a readable E_CONFLICT.
+   * Refuses to write when the database file was deleted or replaced while open: writes would
+   * go to an unlinked file and be lost at the next start.
+   */
   private transact<T>(fn: () => T): T {
+    this.assertFileIntact();
     try {
       return this.db.transaction(fn).immediate();
     } catch (err) {
@@ -354,10 +466,62 @@ export class Registry {
     }
   }
 
-  /** Inserts an event row in the current transaction and queues its JSONL line for after commit. */
-  private stageEvent(pending: PendingLine[], modelId: number, event: string, fields: JsonObject, at: Date): void {
+  /** E_INPUT when the registry file on disk is no longer the one this connection has open. */
+  assertFileIntact(): void {
+    if (this.dbPath === ':memory:' || this.identity === null) return;
+    const now = fileIdentity(this.dbPath);
+    if (now === null || now.dev !== this.identity.dev || now.ino !== this.identity.ino) {
+      const what = now === null ? 'was deleted' : 'was replaced by another file';
+      throw new FramewormError(
+        'E_INPUT',
+        `registry database ${this.dbPath} ${what} while in use; nothing was changed. Stop the agent (frameworm agent stop) and rebuild it with: frameworm registry recover`,
+      );
+    }
+  }
+
+  /** Inserts an event row in the current transaction; the JSONL line follows after the commit. */
+  private stageEvent(modelId: number, event: string, fields: JsonObject, at: Date): void {
     const version = typeof fields['version'] === 'string' ? fields['version'] : null;
     q.insertEventRow(this.db, modelId, version, event, fields, at.toISOString());
-    pending.push({ event, fields, at });
+  }
+
+  /** The caller's events and endpoint, in the current transaction. */
+  private applyExtras(modelId: number, extras: CommitExtras, at: Date): void {
+    for (const e of extras.events ?? []) {
+      if (e.event.length === 0) throw new FramewormError('E_INTERNAL', 'event name must not be empty');
+      this.stageEvent(modelId, e.event, e.fields, at);
+    }
+    if (extras.endpoint) {
+      const { port, target } = extras.endpoint;
+      this.db.prepare<[number | null, string | null, number]>('UPDATE models SET endpoint_port = ?, target = ? WHERE id = ?').run(port, target, modelId);
+    }
+  }
+
+  /**
+   * A JSONL write failed after its change committed: a warning for listeners (or the process),
+   * and an `event_log_error` row so the failure itself is on record (it reaches the log once
+   * the log is writable again).
+   */
+  private reportLogFailure(name: string, err: unknown, registered: boolean): void {
+    const message = err instanceof Error ? err.message : String(err);
+    let file = '';
+    try {
+      file = this.eventLog.file(name);
+    } catch {
+      // invalid names never get here: they are refused before any write
+    }
+    const failure: LogFailure = { model: name, file, message: `could not write the event log ${file}: ${message}; the change is committed in the registry and the log will catch up` };
+    if (this.onLogError) this.onLogError(err, name);
+    if (this.logListeners.size > 0) for (const l of this.logListeners) l(failure);
+    else if (!this.onLogError) process.emitWarning(failure.message);
+    if (!registered) return;
+    try {
+      this.transact(() => {
+        const model = q.modelRow(this.db, name);
+        if (model) this.stageEvent(model.id, 'event_log_error', { log: file, error: message }, this.now());
+      });
+    } catch {
+      // the registry itself is failing; the warning above is all that can be done
+    }
   }
 }

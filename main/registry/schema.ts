@@ -129,9 +129,11 @@ export function migrate(
  * of failing, foreign keys on) and migrates it. Unreadable / non-SQLite files → E_INPUT.
  */
 export function openRegistryDatabase(dbPath: string): Database.Database {
-  fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+  // Deployment history is private to its owner: the folder 0700, the database files 0600.
+  if (dbPath !== ':memory:') fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
   let db: Database.Database | undefined;
   try {
+    if (dbPath !== ':memory:' && !fs.existsSync(dbPath)) fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
     db = new Database(dbPath);
     // busy_timeout first: switching to WAL needs a lock another process may hold.
     db.pragma('busy_timeout = 5000');

@@ -60,8 +60,8 @@ describe('registerVersion', () => {
   });
 
   it('validates names, type, target and the starting stage', () => {
-    expect(thrown(() => t.registry.registerVersion(versionInput('../x'))).code).toBe('E_INPUT');
-    expect(thrown(() => t.registry.registerVersion(versionInput('m', { version: 'a/b' }))).code).toBe('E_INPUT');
+    expect(thrown(() => t.registry.registerVersion(versionInput('../x'))).code).toBe('E_USAGE');
+    expect(thrown(() => t.registry.registerVersion(versionInput('m', { version: 'a/b' }))).code).toBe('E_USAGE');
     expect(thrown(() => t.registry.registerVersion(versionInput('m', { stage: 'production' }))).message).toMatch(/promote it afterwards/);
     expect(t.registry.listModels()).toEqual([]);
   });
@@ -191,13 +191,16 @@ describe('rollback', () => {
       expect.objectContaining({ version: 'v3', from_stage: 'production', to_stage: 'archived', actor: 'watcher', reason: 'p95 over threshold' }),
       expect.objectContaining({ version: 'v2', from_stage: 'archived', to_stage: 'production', actor: 'watcher', reason: 'p95 over threshold' }),
     ]);
-    // The caller writes the rollback line itself, with the measurements.
+    // Without a caller's event a rollback writes no line; with one, the line commits with it.
     expect(t.log.read('m')).toHaveLength(linesBefore);
-    t.registry.recordEvent('m', 'rollback', {
-      from_version: 'v3', to_version: 'v2', reason: 'p95 over threshold', p95_ms: 2500.5, error_rate: 0.01, success: true,
+    t.registry.rollback('m', { reason: 'again', toVersion: 'v3' });
+    t.registry.rollback('m', {
+      reason: 'p95 over threshold',
+      toVersion: 'v2',
+      events: [{ event: 'rollback', fields: { from_version: 'v3', to_version: 'v2', reason: 'p95 over threshold', p95_ms: 2500.5, error_rate: 0.01, success: true } }],
     });
     const line = t.log.read('m').at(-1);
-    expect(line && Object.keys(line)).toEqual(['ts', 'event', 'model', 'from_version', 'to_version', 'reason', 'p95_ms', 'error_rate', 'success']);
+    expect(line && Object.keys(line)).toEqual(['ts', 'event', 'model', 'from_version', 'to_version', 'reason', 'p95_ms', 'error_rate', 'success', 'id']);
     expect(line).toMatchObject({ event: 'rollback', model: 'm', from_version: 'v3', to_version: 'v2', p95_ms: 2500.5, success: true });
     expect(t.registry.listEvents('m', 1)[0]).toMatchObject({ event: 'rollback', ts: line?.ts, fields: expect.objectContaining({ to_version: 'v2' }) });
   });
@@ -255,7 +258,16 @@ describe('events, endpoint, lineage and deletion', () => {
     const v = t.registry.registerVersion(versionInput('m'));
     expect(v.version).toBe('v1');
     expect(errors).toHaveLength(1);
-    expect(t.registry.listEvents('m', 5)).toHaveLength(1);
+    // The register row commits with the change; the failure itself is on record too.
+    expect(t.registry.listEvents('m', 5).map((e) => e.event)).toEqual(['register', 'event_log_error']);
+    // Once the log is writable again, the next write appends everything it missed, once each, in order.
+    fs.rmSync(t.logsDir);
+    t.registry.promote('m', 'v1', 'production');
+    const lines = t.log.read('m');
+    expect(lines.map((l) => l.event)).toEqual(['register', 'event_log_error', 'promote']);
+    expect(lines.map((l) => l['id'])).toEqual(t.registry.listEvents('m', 10).map((e) => e.id));
+    t.registry.flushLog('m');
+    expect(t.log.read('m')).toHaveLength(3);
   });
 
   it('sets endpoint, settings, image digest, lineage and artifacts', () => {
