@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A stray `.only` must fail every run, not just CI ones: otherwise a green run can test one case.
+    allowOnly: false,
     reporters: ['default'],
   },
 });

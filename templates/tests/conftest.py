@@ -1,7 +1,7 @@
 """Shared helpers for the Python-side tests.
 
-The FRAMEWORM compat data set (checkpoints, goldens, state-dict listings) is read-only: it is
-``$FRAMEWORM_COMPAT_DIR`` or ``<repo>/../shared/compat``. Tests write only under ``tmp_path``.
+The FRAMEWORM compat data set (checkpoints, goldens, state-dict listings) is read-only: it is the
+repository's own copy, ``<repo>/test/fixtures/compat``. Tests write only under ``tmp_path``.
 """
 from __future__ import annotations
 
@@ -34,15 +34,16 @@ NOT_RECOVERABLE = {
 
 
 def compat_dir() -> Path:
-    env = os.environ.get("FRAMEWORM_COMPAT_DIR")
-    return Path(env) if env else REPO_DIR.parent / "shared" / "compat"
+    # No environment override: the suite must test the data it ships with, nothing beside it.
+    return REPO_DIR / "test" / "fixtures" / "compat"
 
 
 def require_compat() -> Path:
-    """The compat directory, or skip the calling test when it is not there."""
+    """The compat directory; a missing data set fails the calling test (it is part of the
+    repository, so its absence is a broken checkout, never a reason to skip)."""
     d = compat_dir()
     if not (d / "state-dicts.json").is_file():
-        pytest.skip(f"FRAMEWORM compat data set not found at {d} (set FRAMEWORM_COMPAT_DIR)")
+        pytest.fail(f"FRAMEWORM compat data set missing at {d} (it ships in the repository)")
     return d
 
 

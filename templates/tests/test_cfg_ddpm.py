@@ -1,7 +1,7 @@
 """FRAMEWORM CFG-DDPM: fingerprint, strict loading, golden parity (conditional, null and guided
 ε), export with attention, and the guided reference sampler.
 
-Compat data (read-only): ``$FRAMEWORM_COMPAT_DIR`` or ``<repo>/../shared/compat``. Anything
+Compat data (read-only): ``<repo>/test/fixtures/compat``. Anything
 written goes to ``tmp_path``.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import onnx  # a prerequisite (scripts/setup.sh): when missing the module fails, never skips
 import pytest
 import torch
 
@@ -153,7 +154,6 @@ def test_export_spec_shape(model: cfg_ddpm.CFGDDPM, hp: Dict[str, Any]) -> None:
 
 
 def test_onnx_export_opset17(model: cfg_ddpm.CFGDDPM, hp: Dict[str, Any], tmp_path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
     spec = cfg_ddpm.export_spec(model, hp)
     path = tmp_path / "cfg_ddpm.onnx"
     export_onnx(spec, path, opset=17)  # the product's torch.onnx.export call

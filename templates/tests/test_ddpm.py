@@ -1,6 +1,6 @@
 """FRAMEWORM DDPM: fingerprint, strict loading, golden parity, export and the reference sampler.
 
-Compat data (read-only): ``$FRAMEWORM_COMPAT_DIR`` or ``<repo>/../shared/compat``. Anything
+Compat data (read-only): ``<repo>/test/fixtures/compat``. Anything
 written goes to ``tmp_path``.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+import onnx  # a prerequisite (scripts/setup.sh): when missing the module fails, never skips
 import pytest
 import torch
 
@@ -133,7 +134,6 @@ def test_export_spec_shape(model: ddpm.DDPM, hp: Dict[str, Any]) -> None:
 
 
 def test_onnx_export_opset17(model: ddpm.DDPM, hp: Dict[str, Any], tmp_path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
     spec = ddpm.export_spec(model, hp)
     path = tmp_path / "ddpm.onnx"
     export_onnx(spec, path, opset=17)  # the product's torch.onnx.export call

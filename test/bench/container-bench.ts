@@ -3,14 +3,17 @@
  * offline base, a clean build (no cache) against a rebuild after a weights-only change, and the
  * container against the embedded runtime under 16 concurrent keep-alive clients.
  *
- * Both servers run one inference thread (the image sets OMP_NUM_THREADS=1 and
- * FRAMEWORM_THREADS=1; the embedded backend gets one worker with one intra-op thread), and the
- * load generator runs in this process for both, so the embedded numbers also pay for the
- * client's work: a conservative comparison. The container is hit directly on its published port
- * (through docker-proxy where the daemon runs without iptables).
+ * The gated comparison is like with like: the embedded backend with W inference workers
+ * (W = min(2, cores), what `deploy start` gives) of one intra-op thread each, against a container
+ * of the same image told FRAMEWORM_WORKERS=W and FRAMEWORM_THREADS=1. The runtimes cannot match
+ * here: the offline base image has no onnxruntime (no PyPI), so the container serves the
+ * TorchScript file while the embedded side serves the ONNX file of the same export; the rows say
+ * so. The container as deployed (its defaults: one worker, one thread) is reported beside it,
+ * for information only. The targets are measured in alternating rounds (A B C, C B A, …), each
+ * from a load generator in its own process, so neither side owns a quiet stretch of the run.
  *
  * Everything it creates carries LABEL=RUN and is removed at the end; cached base images stay.
- * Run alone: `npm run build && node dist/test/bench/container-bench.js` (about 2 min with the
+ * Run alone: `npm run build && node dist/test/bench/container-bench.js` (about 3 min with the
  * base image cached; its first build takes ~5 min more).
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +45,8 @@ export interface ContainerBenchOptions {
   readonly seconds?: number;
   /** Concurrent keep-alive clients (default 16). */
   readonly concurrency?: number;
+  /** Alternating rounds each throughput measurement is split into (default 3). */
+  readonly rounds?: number;
 }
 
 
@@ -60,6 +65,25 @@ function load(port: number, concurrency: number, seconds: number, bodyTemplate: 
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
+
+/**
+ * Loads each port in turn for `seconds / rounds`, `rounds` times, reversing the order on odd
+ * rounds; merges each port's rounds (throughput: all requests over all its seconds; latency:
+ * the request-weighted mean of the rounds' percentiles, close to the pooled one for steady load).
+ */
+async function interleavedLoad(ports: readonly number[], concurrency: number, seconds: number, rounds: number, bodyTemplate: string): Promise<LoadResult[]> {
+  const parts = ports.map(() => [] as LoadResult[]);
+  for (let r = 0; r < rounds; r++) {
+    const order = ports.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) parts[i]!.push(await load(ports[i]!, concurrency, seconds / rounds, bodyTemplate));
+  }
+  return parts.map((rs) => {
+    const requests = rs.reduce((sum, x) => sum + x.rps, 0);
+    const weighted = (f: (x: LoadResult) => number): number => (requests > 0 ? rs.reduce((sum, x) => sum + f(x) * x.rps, 0) / requests : NaN);
+    return { rps: requests / rs.length, p50: weighted((x) => x.p50), p99: weighted((x) => x.p99), failed: rs.reduce((sum, x) => sum + x.failed, 0) };
   });
 }
 
@@ -113,6 +137,7 @@ async function waitReady(port: number, timeoutMs: number): Promise<void> {
 export async function runContainerBench(options: ContainerBenchOptions = {}): Promise<BenchResult[]> {
   const seconds = options.seconds ?? 10;
   const concurrency = options.concurrency ?? 16;
+  const rounds = options.rounds ?? 3;
   const client = options.client ?? (await DockerClient.connect(dockerSocketPath()));
   const run = `container-bench-${process.pid}`;
   const labels = { [LABEL]: run };
@@ -173,6 +198,8 @@ export async function runContainerBench(options: ContainerBenchOptions = {}): Pr
     row('COPY/RUN steps re-run by that rebuild', executed, '', '= 1', executed === 1);
 
     // (3) Container vs embedded runtime, same export, same requests.
+    // As `deploy start` loads it (deploy.inference_workers: null → min(2, cores)).
+    const workers = Math.min(2, os.availableParallelism());
     const network = `fw-bench-net-${process.pid}`;
     await client.ensureNetwork(network, labels);
     t0 = performance.now();
@@ -180,12 +207,21 @@ export async function runContainerBench(options: ContainerBenchOptions = {}): Pr
     const port = await client.publishedPort(id);
     await waitReady(port, 240_000);
     row('container create → /ready 200', secondsSince(t0), 's');
+    // The like-with-like container: as many inference threads as the embedded backend has workers.
+    const matchedId = await client.runContainer({
+      image: tag,
+      name: `fw-bench-dcgan-w${workers}-${process.pid}`,
+      hostPort: 0,
+      labels,
+      network,
+      env: { FRAMEWORM_WORKERS: String(workers), FRAMEWORM_THREADS: '1', OMP_NUM_THREADS: '1' },
+    });
+    const matchedPort = await client.publishedPort(matchedId);
+    await waitReady(matchedPort, 240_000);
 
-    // As `deploy start` loads it (deploy.inference_workers: null → min(2, cores)).
-    const embeddedWorkers = Math.min(2, os.availableParallelism());
     endpoint = new StableEndpoint({ name, port: 0 });
     const embeddedPort = (await endpoint.listen()).port;
-    backend = await EmbeddedBackend.load({ name, version: 'v1', type: manifest.type as ModelType, modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers: embeddedWorkers, model: { hyperParameters: manifest.hyper_parameters } });
+    backend = await EmbeddedBackend.load({ name, version: 'v1', type: manifest.type as ModelType, modelPath: path.join(exportDir, 'model.onnx'), threads: 1, workers, model: { hyperParameters: manifest.hyper_parameters } });
     await endpoint.switchBackend(backend);
 
     const cases: readonly { label: string; body: string; gate: boolean }[] = [
@@ -198,22 +234,28 @@ export async function runContainerBench(options: ContainerBenchOptions = {}): Pr
     await proxy.switchBackend(
       new ContainerBackend({ name, version: 'v1', type: manifest.type as ModelType, client, containerId: id, containerName: `fw-bench-dcgan-${process.pid}`, image: tag, imageId: image.Id, hostPort: port, requestTimeoutMs: 30_000 }),
     );
+    const w = `${workers} worker${workers === 1 ? '' : 's'} × 1 thread`;
+    const targets = [
+      { who: `embedded (onnxruntime-node, ${w})`, port: embeddedPort },
+      { who: `container (TorchScript, ${w})`, port: matchedPort },
+      { who: 'container as deployed (TorchScript, defaults: 1 worker × 1 thread)', port },
+      { who: 'docker target as deployed (endpoint → default container)', port: proxyPort },
+    ] as const;
     for (const c of cases) {
-      const embedded = await load(embeddedPort, concurrency, seconds, c.body);
-      const container = await load(port, concurrency, seconds, c.body);
-      const target = await load(proxyPort, concurrency, seconds, c.body);
-      for (const [who, r] of [
-        [`embedded (${embeddedWorkers} inference workers, the deploy default)`, embedded],
-        ['container', container],
-        ['docker target (endpoint → container)', target],
-      ] as const) {
-        row(`${who} ${c.label}, ${concurrency} clients: throughput`, r.rps, 'req/s');
-        row(`${who} ${c.label}, ${concurrency} clients: p50 latency`, r.p50, 'ms');
-        row(`${who} ${c.label}, ${concurrency} clients: p99 latency`, r.p99, 'ms');
-      }
-      const ratio = embedded.rps / container.rps;
-      row(`embedded / container throughput, ${c.label}`, ratio, '×', c.gate ? '≥ 2' : null, c.gate ? ratio >= 2 : null);
-      const failed = embedded.failed + container.failed + target.failed;
+      const results = await interleavedLoad(targets.map((t) => t.port), concurrency, seconds, rounds, c.body);
+      targets.forEach((t, i) => {
+        const r = results[i]!;
+        row(`${t.who} ${c.label}, ${concurrency} clients: throughput`, r.rps, 'req/s');
+        row(`${t.who} ${c.label}, ${concurrency} clients: p50 latency`, r.p50, 'ms');
+        row(`${t.who} ${c.label}, ${concurrency} clients: p99 latency`, r.p99, 'ms');
+      });
+      const [embedded, matched, deployed] = results;
+      // Like with like (same workers and threads; only the runtime differs, see the file comment).
+      const ratio = embedded!.rps / matched!.rps;
+      row(`embedded / container throughput, same ${w}, ${c.label}`, ratio, '×', c.gate ? '≥ 1' : null, c.gate ? ratio >= 1 : null);
+      // Unequal resources (the embedded deploy default against the container's): information only.
+      row(`for information: embedded (${w}) / container as deployed (1 × 1), ${c.label}`, embedded!.rps / deployed!.rps, '×');
+      const failed = results.reduce((sum, r) => sum + r.failed, 0);
       row(`failed requests, ${c.label} (non-200 or socket errors)`, failed, '', '= 0', failed === 0);
     }
     const stats = (await client.docker.getContainer(id).stats({ stream: false })) as { memory_stats?: { usage?: number } };

@@ -9,14 +9,17 @@ import { DockerClient, dockerSocketPath } from '../../main/docker/docker-client.
 import { runArchitectureBench } from './architecture-bench.js';
 import { runContainerBench } from './container-bench.js';
 import { formatBenchTable, runEmbeddedBench } from './embedded-bench.js';
+import { runTimingBench } from './timing-bench.js';
 
 const t0 = performance.now();
 console.log('## Embedded runtime vs raw onnxruntime-node\n');
 console.log(formatBenchTable(await runEmbeddedBench()));
 console.log('\n## FRAMEWORM architectures\n');
 console.log(formatBenchTable(await runArchitectureBench()));
-console.log('\n## Docker target\n');
 const docker = await DockerClient.connect(dockerSocketPath()).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+console.log('\n## Time bounds of behaviours the tests check\n');
+console.log(formatBenchTable(await runTimingBench({ docker: !(docker instanceof Error) })));
+console.log('\n## Docker target\n');
 if (docker instanceof Error) console.log(`Not measured: ${docker.message}. Run scripts/setup.sh --test to install and start dockerd.`);
 else console.log(formatBenchTable(await runContainerBench({ client: docker })));
 console.log(`\n${os.cpus().length} CPUs, Node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? '?'}; took ${((performance.now() - t0) / 1000).toFixed(1)} s`);

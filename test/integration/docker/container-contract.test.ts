@@ -3,7 +3,7 @@
  * cases of ../generated-server/contract-cases.ts, run against containers instead of uvicorn
  * processes.
  *
- * Each ../shared/compat checkpoint is exported once, its server generated, and its image built
+ * Each test/fixtures/compat checkpoint is exported once, its server generated, and its image built
  * (INSTALL_DEPS=0) on the offline base image (frameworm/base-offline:<hash>, cached by content).
  * The images differ only in their last layers (server files are identical, model/ is not), so
  * they are built one after another: the first pays for the shared layers, the rest reuse them.

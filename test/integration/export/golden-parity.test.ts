@@ -1,5 +1,5 @@
 /**
- * Golden parity: every FRAMEWORM checkpoint in ../shared/compat, exported by our Python side and
+ * Golden parity: every FRAMEWORM checkpoint in test/fixtures/compat, exported by our Python side and
  * run in onnxruntime-node, reproduces FRAMEWORM's golden outputs within the file's tolerance.
  */
 import fs from 'node:fs';

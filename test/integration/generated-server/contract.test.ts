@@ -2,7 +2,7 @@
  * The generated Python server answers exactly like the embedded runtime (DESIGN §5), run as a
  * plain uvicorn process.
  *
- * Each ../shared/compat checkpoint is exported once, a server is generated for it and run with
+ * Each test/fixtures/compat checkpoint is exported once, a server is generated for it and run with
  * Debian's python3 (FastAPI + uvicorn, TorchScript runtime: there is no onnxruntime for Python
  * here), and the contract cases of ./contract-cases.ts compare it with a TypeScript
  * StableEndpoint + EmbeddedBackend (onnxruntime-node) serving the same export. The same cases

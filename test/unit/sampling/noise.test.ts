@@ -173,16 +173,5 @@ describe('noise generator: distribution', () => {
     for (const d of deciles) expect(Math.abs(d / n - 0.1)).toBeLessThan(0.002);
   });
 
-  it('throughput: logs normals/s (asserts only a floor far below the target, to catch BigInt creeping in)', () => {
-    const n = 4_000_000;
-    normals(1, 0, n); // warm up the JIT
-    let best = 0;
-    for (let rep = 0; rep < 3; rep++) {
-      const start = performance.now();
-      normals(1, rep, n);
-      best = Math.max(best, n / ((performance.now() - start) / 1000));
-    }
-    console.log(`noise.normals: ${(best / 1e6).toFixed(1)} M normals/s`);
-    expect(best).toBeGreaterThan(2e6);
-  });
+  // Throughput (normals/s, which would collapse if BigInt crept in) is in test/bench/timing-bench.ts.
 });
