@@ -2,7 +2,8 @@
  * Generates the standalone Python server of a deployed version (DESIGN §3, §5):
  *
  *   deploy/generated/<name>/
- *     server.py, schemas.py, codec.py, errors.py, png.py, runtime.py, metrics.py, sampler.py
+ *     server.py, schemas.py, codec.py, errors.py, png.py, runtime.py, metrics.py, sampler.py,
+ *     request_checks.py
  *     frameworm/__init__.py, frameworm/noise.py     the shared noise generator
  *     model/manifest.json, model.onnx, model.torchscript.pt, deployment.json
  *     requirements.txt                               exact `==` pins
@@ -16,6 +17,8 @@ import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import { MANIFEST_FILE, type ExportManifest } from '../export/manifest.js';
 import { templatesDir } from '../export/python-finder.js';
+import { CONTAINER_PIDS_LIMIT } from '../docker/hardening.js';
+import { composeProjectName, imageRef } from '../docker/image-names.js';
 
 /** Which inference runtime the generated requirements install. */
 export type ServerRuntime = 'onnxruntime' | 'torch';
@@ -30,7 +33,7 @@ export const DEFAULT_PINS: Readonly<Record<string, string>> = {
 };
 
 /** The server's Python modules, copied from templates/server/. */
-export const SERVER_MODULES = ['server.py', 'schemas.py', 'codec.py', 'errors.py', 'png.py', 'runtime.py', 'metrics.py', 'sampler.py'] as const;
+export const SERVER_MODULES = ['server.py', 'schemas.py', 'codec.py', 'errors.py', 'png.py', 'runtime.py', 'metrics.py', 'sampler.py', 'request_checks.py'] as const;
 /** The frameworm modules the server imports, copied from templates/frameworm/. */
 export const FRAMEWORM_MODULES = ['__init__.py', 'noise.py'] as const;
 const ARTIFACTS = ['model.onnx', 'model.torchscript.pt'] as const;
@@ -63,10 +66,8 @@ export interface DockerFilesOptions {
 
 /** The Dockerfile's default `ARG BASE_IMAGE` (users have Docker Hub). */
 export const DEFAULT_BASE_IMAGE = 'python:3.11-slim-bookworm';
-/** The image reference docker-compose.yml and the docker target use: frameworm/<name>:<version>, lowercased. */
-export function imageRef(name: string, version: string): string {
-  return `frameworm/${name.toLowerCase().replace(/^[._-]+/, '')}:${version.replace(/^[.-]+/, '')}`;
-}
+// The image reference docker-compose.yml and the docker target use (unique per exact name).
+export { imageRef } from '../docker/image-names.js';
 const IMAGE_RE = /^[a-z0-9][a-z0-9._/:@-]*$/i;
 
 /** The Dockerfile, .dockerignore and docker-compose.yml texts for one version. */
@@ -82,6 +83,8 @@ export function dockerFiles(name: string, version: string, options: DockerFilesO
     VERSION: version,
     SERVICE: name.toLowerCase().replace(/[^a-z0-9_-]/g, '-'),
     IMAGE: imageRef(name, version),
+    PROJECT: composeProjectName(name),
+    PIDS_LIMIT: String(CONTAINER_PIDS_LIMIT),
     BASE_IMAGE: baseImage,
     INSTALL_DEPS: options.installDeps === false ? '0' : '1',
     HOST_PORT: String(hostPort),

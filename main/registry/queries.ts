@@ -133,7 +133,7 @@ export function applyStageChange(db: Database.Database, change: StageChange): vo
   ).run(change.versionId, change.from, change.to, change.actor, change.reason, change.at);
 }
 
-/** Inserts one row into the events table. */
+/** Inserts one row into the events table; returns its id. */
 export function insertEventRow(
   db: Database.Database,
   modelId: number,
@@ -141,10 +141,11 @@ export function insertEventRow(
   event: string,
   fields: JsonObject,
   ts: string,
-): void {
-  db.prepare<[number, string | null, string, string, string]>(
+): number {
+  const info = db.prepare<[number, string | null, string, string, string]>(
     'INSERT INTO events (model_id, version, event, payload, ts) VALUES (?, ?, ?, ?, ?)',
   ).run(modelId, version, event, JSON.stringify(fields), ts);
+  return Number(info.lastInsertRowid);
 }
 
 /** Every model with its production version string and version count, by name. */

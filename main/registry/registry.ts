@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import { FramewormError } from '../common/errors.js';
 import { isModelType, isStage, isTarget, type Stage, type Target } from '../common/types.js';
 import { EventLog, type EventLine } from '../events/event-log.js';
+import { EventStream } from '../events/event-stream.js';
+import type { FramewormEvent } from '../events/event-types.js';
 import type { JsonObject, JsonValue } from '../events/json.js';
 import { assertModelName, assertVersionName, type Workspace } from '../workspace/workspace.js';
 import * as q from './queries.js';
@@ -71,6 +73,11 @@ export class Registry {
   private readonly identity: FileIdentity | null;
   /** Nesting depth of `atomically`: inner writes leave the JSONL catch-up to the outermost. */
   private depth = 0;
+  /** Nesting depth of transactions, and the events staged in the open one (published on commit). */
+  private txDepth = 0;
+  private staged: FramewormEvent[] = [];
+  /** Committed events, for in-process subscribers (watcher, alerts, GUI, tray). */
+  readonly events: EventStream = new EventStream();
 
   /** Opens (creating and migrating as needed) the registry database at `dbPath`. */
   constructor(
@@ -456,13 +463,25 @@ export class Registry {
    */
   private transact<T>(fn: () => T): T {
     this.assertFileIntact();
+    this.txDepth++;
+    let committed = false;
     try {
-      return this.db.transaction(fn).immediate();
+      const result = this.db.transaction(fn).immediate();
+      committed = true;
+      return result;
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_BUSY') {
         throw new FramewormError('E_CONFLICT', `registry database ${this.dbPath} is locked by another process; try again`);
       }
       throw err;
+    } finally {
+      this.txDepth--;
+      if (this.txDepth === 0) {
+        const staged = this.staged;
+        this.staged = [];
+        // Subscribers hear only of what committed, after the commit.
+        if (committed) for (const e of staged) this.events.publish(e);
+      }
     }
   }
 
@@ -482,7 +501,10 @@ export class Registry {
   /** Inserts an event row in the current transaction; the JSONL line follows after the commit. */
   private stageEvent(modelId: number, event: string, fields: JsonObject, at: Date): void {
     const version = typeof fields['version'] === 'string' ? fields['version'] : null;
-    q.insertEventRow(this.db, modelId, version, event, fields, at.toISOString());
+    const ts = at.toISOString();
+    const id = q.insertEventRow(this.db, modelId, version, event, fields, ts);
+    const model = (this.db.prepare<[number], { name: string }>('SELECT name FROM models WHERE id = ?').get(modelId))?.name ?? '';
+    this.staged.push({ ...fields, id, ts, model, event } as unknown as FramewormEvent);
   }
 
   /** The caller's events and endpoint, in the current transaction. */

@@ -10,13 +10,28 @@ export interface Backend {
   /**
    * Answers one prediction. Throws RequestError for 4xx; anything else is a 5xx. Must register
    * the request as in flight synchronously (before its first await), so a `drain()` started
-   * right after a backend switch waits for it.
+   * right after a backend switch waits for it. `signal` aborts once nobody waits for the answer
+   * any more (the request timed out or the client left): work not yet started should not start.
    */
-  handlePredict(body: unknown): Promise<object>;
+  handlePredict(body: unknown, signal?: AbortSignal): Promise<object>;
   /** Resolves once every request handed to this backend has finished. */
   drain(): Promise<void>;
   /** Releases what the backend holds (workers, containers). Call after `drain()`. */
   dispose(): Promise<void>;
   /** A JSON-able description for status views. */
   describe(): object;
+  /**
+   * Whether the backend can answer now (a container that died cannot). Optional: a backend
+   * without it is healthy while loaded. The stable endpoint's /ready follows it.
+   */
+  health?(): BackendHealth;
+}
+
+/** A backend's own view of its health. */
+export interface BackendHealth {
+  readonly healthy: boolean;
+  /** e.g. 'running', or why it is not: 'exited', 'oom_killed', 'removed', 'unhealthy', 'unreachable'. */
+  readonly state: string;
+  /** One line on what is wrong; null while healthy. */
+  readonly detail: string | null;
 }

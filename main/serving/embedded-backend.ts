@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { Backend } from './backend.js';
+import { FifoGate } from './fifo-gate.js';
 import { InFlight } from './in-flight.js';
 import { ModelSession } from './model-session.js';
 import { getSchema } from './schemas/index.js';
@@ -36,6 +37,8 @@ export class EmbeddedBackend implements Backend {
   private readonly inFlight = new InFlight();
   private disposed: Promise<void> | null = null;
   private readonly maxBatchSize: number;
+  /** One sampling request per worker at a time, in arrival order (see FifoGate). */
+  private readonly sampling: FifoGate;
 
   private constructor(
     private readonly options: EmbeddedBackendOptions,
@@ -44,6 +47,7 @@ export class EmbeddedBackend implements Backend {
     private readonly schema: InferenceSchema,
   ) {
     this.maxBatchSize = options.maxBatchSize ?? 64;
+    this.sampling = new FifoGate(options.workers ?? 1);
   }
 
   /** Loads and warms up the model; E_INPUT / E_RUNTIME when it cannot be served. */
@@ -77,7 +81,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   /** Validates, runs and encodes one request; adds `model`, `version` and `latency_ms`. */
-  handlePredict(body: unknown): Promise<object> {
+  handlePredict(body: unknown, signal?: AbortSignal): Promise<object> {
     const t0 = performance.now();
     // Counted before the first await: see Backend.handlePredict.
     return this.inFlight.track(async () => {
@@ -86,6 +90,8 @@ export class EmbeddedBackend implements Backend {
         session: this.session,
         limits: { maxBatchSize: this.maxBatchSize },
         model: this.options.model ?? { hyperParameters: {} },
+        sampling: this.sampling,
+        ...(signal ? { signal } : {}),
       });
       return { ...result, model: this.options.name, version: this.version, latency_ms: round3(performance.now() - t0) };
     });
@@ -113,6 +119,7 @@ export class EmbeddedBackend implements Backend {
       live_workers: this.session.liveWorkers,
       max_batch_size: this.maxBatchSize,
       in_flight: this.inFlight.count,
+      sampling: { running: this.sampling.active, waiting: this.sampling.waiting },
       warmup_ms: round3(this.session.warmupMs),
       io: this.session.io,
     };

@@ -73,14 +73,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Whether a Content-Type names JSON (absent counts as JSON: curl users often omit it). */
-export function isJsonContentType(header: string | undefined): boolean {
-  if (header === undefined || header.trim() === '') return true;
-  const mime = header.split(';')[0]!.trim().toLowerCase();
-  return mime === 'application/json' || (mime.startsWith('application/') && mime.endsWith('+json'));
-}
-
-/** Sends a JSON answer. `close` asks the client to drop the connection (after a refused upload). */
 /**
  * A JSON document that is already serialised (a container's answer passed through): sendJson
  * writes its bytes as they are instead of parsing and re-encoding them.
@@ -89,6 +81,7 @@ export class RawJson {
   constructor(readonly bytes: Buffer) {}
 }
 
+/** Sends a JSON answer (a RawJson as its bytes), never cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = body instanceof RawJson ? body.bytes : toJsonBody(body);
   res.writeHead(status, {

@@ -43,6 +43,13 @@ const CRASH_WINDOW_MS = 60_000;
 const CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_SPIN_MS = 1;
 
+/**
+ * Environment switch for fault-injection hooks (ModelSession.crashWorker): `1` enables them for
+ * sessions loaded while it is set. Only test suites set it; a shipped agent never does, so no
+ * request or RPC can make a serving worker crash on purpose.
+ */
+export const TEST_HOOKS_ENV = 'FRAMEWORM_TEST_HOOKS';
+
 interface Pending {
   resolve(outputs: Record<string, RunOutput>): void;
   reject(err: Error): void;
@@ -260,6 +267,8 @@ export class ModelSession implements InferenceRunner {
       spinMs,
       ...(options.warmupDims ? { warmupDims: options.warmupDims } : {}),
       ...(options.encodeFrom !== undefined ? { encodeFrom: options.encodeFrom } : {}),
+      // Read once per session, at load: the workers are told, and the switch cannot flip later.
+      ...(process.env[TEST_HOOKS_ENV] === '1' ? { testHooks: true } : {}),
     };
     const session = new ModelSession(init, entry, workers);
     try {
@@ -308,9 +317,13 @@ export class ModelSession implements InferenceRunner {
    * Makes one worker crash with an uncaught exception, as a bug in the worker would: its pending
    * requests fail with E_RUNTIME and a replacement starts. The worker acts on it after the
    * inference it is running, if any (native code can't be interrupted safely). Resolves when
-   * the worker has exited. For fault-injection tests and drills.
+   * the worker has exited. A test hook: refused (E_USAGE) unless the session was loaded with
+   * FRAMEWORM_TEST_HOOKS=1 in the environment.
    */
   async crashWorker(index = 0): Promise<void> {
+    if (this.init.testHooks !== true) {
+      throw new FramewormError('E_USAGE', `crashWorker is a test hook: load the model with ${TEST_HOOKS_ENV}=1 in the environment to use it`);
+    }
     const h = this.handles[index];
     if (!h) throw new FramewormError('E_USAGE', `no worker ${index} (pool size ${this.handles.length})`);
     h.crash();

@@ -14,7 +14,8 @@ import { FramewormError } from '../common/errors.js';
 import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, type Outcome } from '../metrics/latency-recorder.js';
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
 import type { Backend } from './backend.js';
-import { BodyTooLargeError, ClientGoneError, isJsonContentType, readBody, sendJson, sendText } from './http-io.js';
+import { BodyTooLargeError, ClientGoneError, readBody, sendJson, sendText } from './http-io.js';
+import { checkContentType, checkJsonDepth, type Refusal } from './request-checks.js';
 import { RequestError } from './schemas/types.js';
 
 export type { Backend } from './backend.js';
@@ -34,6 +35,12 @@ export interface StableEndpointOptions {
   readonly closeGraceMs?: number;
   /** Window of the latency recorders (default 60 s in 12 slots). */
   readonly recorder?: LatencyRecorderOptions;
+  /**
+   * Most connections open at once (default {@link DEFAULT_MAX_CONNECTIONS}); further ones are
+   * closed as soon as they are accepted, so idle sockets cannot use up the process's file
+   * descriptors (which the control RPC and other endpoints share).
+   */
+  readonly maxConnections?: number;
   /** Called for every 5xx with the error behind it (for logs); the client sees only the message. */
   readonly onServerError?: (err: unknown) => void;
 }
@@ -64,6 +71,9 @@ const LINGER_MS = 2_000;
 
 const ROUTES = 'POST /predict, GET /health, GET /ready, GET /metrics';
 
+/** Default cap on the connections of one endpoint (see StableEndpointOptions.maxConnections). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
 /** One deployment's HTTP front door; see the file comment. */
 export class StableEndpoint {
   readonly name: string;
@@ -88,11 +98,17 @@ export class StableEndpoint {
     this.maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.closeGraceMs = options.closeGraceMs ?? 5_000;
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+      throw new FramewormError('E_USAGE', `maxConnections must be a positive integer, got ${maxConnections}`);
+    }
     this.endpointRecorder = new LatencyRecorder(options.recorder);
     this.injectedClock = options.recorder?.now !== undefined;
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.dispatch(req, res));
     // Longer than typical client pools' idle time, so clients rarely race a server-side close.
     this.server.keepAliveTimeout = 30_000;
+    // Node closes every connection accepted beyond this at once (its descriptor freed with it).
+    this.server.maxConnections = maxConnections;
   }
 
   /** Starts listening; E_PORT_IN_USE when the port is taken. Resolves with the real address. */
@@ -205,14 +221,22 @@ export class StableEndpoint {
     }
     const get = (handler: () => void): void => (method === 'GET' || method === 'HEAD' ? handler() : this.methodNotAllowed(res, method, route, 'GET, HEAD'));
     switch (route) {
-      case '/health':
-        return get(() => sendJson(res, 200, { status: 'ok', model: this.name, version: this.backend?.version ?? null, uptime_s: Math.round((Date.now() - this.startedAt) / 1000), ready: this.backend !== null }));
-      case '/ready':
+      case '/health': {
+        // The endpoint itself is alive (200); whether its backend can answer is reported beside.
+        const health = this.backend?.health?.() ?? null;
+        const ready = this.backend !== null && health?.healthy !== false;
+        return get(() => sendJson(res, 200, { status: ready ? 'ok' : 'degraded', model: this.name, version: this.backend?.version ?? null, uptime_s: Math.round((Date.now() - this.startedAt) / 1000), ready, ...(health ? { backend: health } : {}) }));
+      }
+      case '/ready': {
+        const health = this.backend?.health?.() ?? null;
         return get(() =>
-          this.backend
-            ? sendJson(res, 200, { ready: true, model: this.name, version: this.backend.version })
-            : sendJson(res, 503, { ready: false, model: this.name, error: 'no model is loaded' }),
+          !this.backend
+            ? sendJson(res, 503, { ready: false, model: this.name, error: 'no model is loaded' })
+            : health?.healthy === false
+              ? sendJson(res, 503, { ready: false, model: this.name, version: this.backend.version, error: `the backend of ${this.backend.version} is not serving: ${health.detail ?? health.state}`, backend: health })
+              : sendJson(res, 200, { ready: true, model: this.name, version: this.backend.version }),
         );
+      }
       case '/metrics':
         return get(() => this.metrics(req, res, query));
       default:
@@ -247,16 +271,26 @@ export class StableEndpoint {
       target?.recorder.record(end - start, o, at);
     });
 
+    // Aborted when nobody waits for the answer any more, so queued or multi-step work stops.
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort(new ClientGoneError('the client closed the connection before the answer'));
+    });
+
     let body: unknown;
     try {
-      if (!isJsonContentType(req.headers['content-type'])) {
+      const wrongType = checkContentType(req.headers['content-type']);
+      if (wrongType) {
         target = this.current;
         this.lingerOnUnreadBody(req, res);
-        return sendJson(res, 400, { error: `request body is not valid JSON: the content-type is ${req.headers['content-type']}, expected application/json` });
+        return refuse(res, wrongType);
       }
       const raw = await readBody(req, this.maxBodyBytes);
       target = this.current;
       if (raw.length === 0) return sendJson(res, 400, { error: 'request body is not valid JSON: the body is empty' });
+      // Before parsing: a body nested thousands deep overflows the stack of whatever recurses on it.
+      const tooDeep = checkJsonDepth(raw);
+      if (tooDeep) return refuse(res, tooDeep);
       try {
         body = JSON.parse(raw.toString('utf8'));
       } catch (err) {
@@ -273,9 +307,13 @@ export class StableEndpoint {
     if (!target) return sendJson(res, 503, { error: 'no model is loaded' });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const work = target.backend.handlePredict(body);
+      const work = target.backend.handlePredict(body, abort.signal);
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError()), this.requestTimeoutMs);
+        timer = setTimeout(() => {
+          const err = new TimeoutError();
+          abort.abort(err);
+          reject(err);
+        }, this.requestTimeoutMs);
       });
       // A late failure after the timeout has nobody to go to; keep it from being "unhandled".
       work.catch(() => undefined);
@@ -323,4 +361,9 @@ export class StableEndpoint {
       req.once('close', () => clearTimeout(timer));
     });
   }
+}
+
+/** Answers a request refused before parsing (415 media type, 400 nesting) as `{error, detail}`. */
+function refuse(res: ServerResponse, refusal: Refusal): void {
+  sendJson(res, refusal.status, { error: refusal.error, detail: refusal.detail });
 }

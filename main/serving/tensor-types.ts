@@ -74,6 +74,8 @@ export interface WorkerInit {
   readonly encodeFrom?: number;
   /** Shapes for the warm-up feeds by input name; missing inputs get every dynamic dim as 1. */
   readonly warmupDims?: Readonly<Record<string, readonly number[]>>;
+  /** Whether fault-injection messages ('crash') are obeyed; see TEST_HOOKS_ENV in model-session.ts. */
+  readonly testHooks?: boolean;
 }
 
 /**
@@ -94,7 +96,7 @@ export interface RunOutput extends TensorValue {
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly feeds: Readonly<Record<string, TensorValue>>; readonly encode?: Readonly<Record<string, OutputEncoding>> }
   | { readonly type: 'close' }
-  /** Fault injection: the worker throws an uncaught exception, as a bug would. */
+  /** Fault injection (the worker throws an uncaught exception, as a bug would); obeyed only when WorkerInit.testHooks is set. */
   | { readonly type: 'crash' };
 
 export type FromWorker =

@@ -3,6 +3,7 @@ same field names, defaults, validation and 4xx messages."""
 from __future__ import annotations
 
 import secrets
+import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -15,18 +16,32 @@ from frameworm.noise import INITIAL_NOISE_STREAM, gaussian_tensor
 
 MAX_SEED = 2 ** 53 - 1
 DEFAULT_GUIDANCE = 3.0
+#: Largest |guidance_scale| (diffusion.ts MAX_GUIDANCE): beyond it ε overflows float32 into NaN images.
+MAX_GUIDANCE = 100
+#: Largest |z| element (gan.ts MAX_LATENT): latents are standard normal draws.
+MAX_LATENT = 1000
 
 #: runs the model: {input name: array} -> {output name: array}
 RunFn = Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]]
 
 
+class RequestCancelled(Exception):
+    """Nobody waits for this request's answer any more (it timed out): stop its work."""
+
+
 class Context:
-    def __init__(self, run: RunFn, manifest: Mapping[str, Any], max_batch_size: int) -> None:
+    def __init__(self, run: RunFn, manifest: Mapping[str, Any], max_batch_size: int,
+                 cancelled: Optional[threading.Event] = None) -> None:
         self.run = run
         self.manifest = manifest
         self.hp: Mapping[str, Any] = manifest.get("hyper_parameters") or {}
         self.schedule: Mapping[str, Any] = manifest.get("schedule") or {}
         self.max_batch = max_batch_size
+        self.cancelled = cancelled
+
+    def for_request(self, cancelled: threading.Event) -> "Context":
+        """The same model, for one request that may be cancelled."""
+        return Context(self.run, self.manifest, self.max_batch, cancelled)
 
 
 # ------------------------------------------------------------------------------------ fields
@@ -51,12 +66,14 @@ def int_field(body: Mapping[str, Any], key: str, lo: int, hi: int, fallback: int
     return int(v)
 
 
-def number_field(body: Mapping[str, Any], key: str, fallback: float) -> float:
+def bounded_number_field(body: Mapping[str, Any], key: str, lo: float, hi: float, fallback: float) -> float:
+    """A number in [lo, hi], or the default: bounds keep the model's arithmetic finite."""
     v = body.get(key)
     if v is None:
         return fallback
-    if not is_number(v) or v != v or v in (float("inf"), float("-inf")):
-        raise RequestError(400, f"'{key}' must be a finite number (got {js_json(v)})", {"field": key})
+    if not is_number(v) or not lo <= v <= hi:
+        raise RequestError(400, f"'{key}' must be a number from {js_json(lo)} to {js_json(hi)} (got {js_json(v)})",
+                           {"field": key, "min": lo, "max": hi})
     return v
 
 
@@ -144,6 +161,11 @@ def _latent(body: Mapping[str, Any], latent_dim: int, max_batch: int) -> Tuple[n
             raise RequestError(400, f"input 'z' has shape {format_shape(list(z.shape))}, the model expects [B,{latent_dim}]")
         if z.shape[0] < 1 or z.shape[0] > max_batch:
             raise RequestError(400, f"input 'z' has batch {z.shape[0]}, allowed 1 to {max_batch}")
+        bad = np.flatnonzero(np.abs(z) > MAX_LATENT)
+        if bad.size:
+            i = int(bad[0])
+            raise RequestError(400, f"input 'z' values must be in [-{MAX_LATENT},{MAX_LATENT}] "
+                               f"(element {i} is {js_json(float(z.reshape(-1)[i]))})")
         return z, None
     batch = int_field(body, "batch_size", 1, max_batch, 1)
     seed = seed_field(body)
@@ -168,6 +190,8 @@ def _image_shape(ctx: Context, batch: int) -> Tuple[int, int, int, int]:
 
 def _eps_fn(ctx: Context) -> sampler.EpsFn:
     def eps(x: np.ndarray, t: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
+        if ctx.cancelled is not None and ctx.cancelled.is_set():
+            raise RequestCancelled()
         feeds = {"x_t": np.ascontiguousarray(x, dtype=np.float32), "t": t}
         if label is not None:
             feeds["class_label"] = label
@@ -230,7 +254,7 @@ def cfg_ddpm(raw: Any, ctx: Context) -> dict:
     steps = _schedule_len(ctx)
     num_classes = hp_int(ctx.hp, "num_classes")
     labels, batch = _class_labels(body, num_classes, ctx.max_batch)
-    guidance = number_field(body, "guidance_scale", DEFAULT_GUIDANCE)
+    guidance = bounded_number_field(body, "guidance_scale", -MAX_GUIDANCE, MAX_GUIDANCE, DEFAULT_GUIDANCE)
     num_steps = int_field(body, "num_steps", 1, steps, steps)
     seed = seed_field(body)
     fmt = output_format(body)

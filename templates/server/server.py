@@ -1,8 +1,9 @@
 """Frameworm Deploy's generated model server (DESIGN §5): the same HTTP contract as the
 embedded runtime's stable endpoint (main/serving/stable-endpoint.ts).
 
-    POST /predict   per-architecture JSON (schemas.py); 400/413 for bad requests, 503 before
-                    the model is ready, 504 after FRAMEWORM_REQUEST_TIMEOUT_MS
+    POST /predict   per-architecture JSON (schemas.py); 400/413 for bad requests, 415 unless
+                    the content-type is application/json, 503 before the model is ready, 504
+                    after FRAMEWORM_REQUEST_TIMEOUT_MS
     GET  /health    200 while the process lives
     GET  /ready     503 until the model is loaded and warmed, then 200
     GET  /metrics   JSON, or Prometheus text (?format=prometheus or Accept: text/plain)
@@ -41,6 +42,7 @@ from fastapi.responses import Response  # noqa: E402
 
 from errors import RequestError, ServerFault  # noqa: E402
 from metrics import PROMETHEUS_CONTENT_TYPE, LatencyRecorder, to_prometheus  # noqa: E402
+from request_checks import check_content_type, check_json_depth  # noqa: E402
 from runtime import load_runtime, warmup_feeds  # noqa: E402
 from schemas import SCHEMAS, Context  # noqa: E402
 
@@ -110,13 +112,6 @@ def _json(status: int, body: Any, headers: Optional[Dict[str, str]] = None) -> R
                     headers={"cache-control": "no-store", **(headers or {})})
 
 
-def _is_json_content_type(header: Optional[str]) -> bool:
-    if header is None or header.strip() == "":
-        return True
-    mime = header.split(";")[0].strip().lower()
-    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
-
-
 class _TooLarge(Exception):
     def __init__(self, seen: int, declared: bool) -> None:
         self.seen, self.declared = seen, declared
@@ -139,8 +134,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _predict_sync(body: Any) -> dict:
-    ctx = state["ctx"]
+def _predict_sync(body: Any, cancelled: threading.Event) -> dict:
+    ctx = state["ctx"].for_request(cancelled)
     t0 = time.perf_counter()
     result = SCHEMAS[MODEL_TYPE](body, ctx)
     return {**result, "model": NAME, "version": VERSION,
@@ -148,9 +143,9 @@ def _predict_sync(body: Any) -> dict:
 
 
 async def _predict(request: Request) -> Response:
-    if not _is_json_content_type(request.headers.get("content-type")):
-        return _json(400, {"error": "request body is not valid JSON: the content-type is "
-                           f"{request.headers.get('content-type')}, expected application/json"})
+    refused = check_content_type(request.headers.get("content-type"))
+    if refused:
+        return _json(*refused)
     try:
         raw = await _read_body(request)
     except _TooLarge as err:
@@ -161,6 +156,10 @@ async def _predict(request: Request) -> Response:
                      {"connection": "close"})
     if not raw:
         return _json(400, {"error": "request body is not valid JSON: the body is empty"})
+    # Before parsing: json.loads recurses, and a body nested thousands deep is a RecursionError.
+    refused = check_json_depth(raw)
+    if refused:
+        return _json(*refused)
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as err:
@@ -169,10 +168,14 @@ async def _predict(request: Request) -> Response:
         return _json(503, {"error": "no model is loaded" if state["error"] is None
                            else f"the model failed to load: {state['error']}"})
     loop = asyncio.get_running_loop()
+    # The executor runs requests first come, first served; one that times out while waiting is
+    # dropped from its queue, and one already sampling stops at its next step (see Context).
+    cancelled = threading.Event()
     try:
-        result = await asyncio.wait_for(loop.run_in_executor(executor, _predict_sync, body), TIMEOUT_MS / 1000)
+        result = await asyncio.wait_for(loop.run_in_executor(executor, _predict_sync, body, cancelled), TIMEOUT_MS / 1000)
         return _json(200, result)
     except asyncio.TimeoutError:
+        cancelled.set()
         return _json(504, {"error": f"the model did not answer within {TIMEOUT_MS} ms", "detail": {"timeout_ms": TIMEOUT_MS}})
     except RequestError as err:
         return _json(err.status, {"error": err.message, "detail": err.detail})

@@ -10,10 +10,16 @@
 import { sampleCfg, sampleDdpm, type CfgSchedule, type DdpmSchedule, type EpsNetwork } from '../../sampling/diffusion-sampler.js';
 import { SamplerInputError } from '../../sampling/errors.js';
 import type { InferenceRunner } from '../model-session.js';
-import { encodeImages, float32Feed, hpInt, intField, numberField, outputFormat, requestObject, seedField, type Body } from './fields.js';
+import { boundedNumberField, encodeImages, float32Feed, hpInt, intField, outputFormat, requestObject, seedField, type Body } from './fields.js';
 import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
 
 const DEFAULT_GUIDANCE = 3;
+/**
+ * Largest |guidance_scale|. Useful scales are about 1 to 20; far beyond, ε is multiplied into
+ * float32 overflow and the images come out as NaN (null in JSON). The bound keeps every accepted
+ * request's output finite.
+ */
+export const MAX_GUIDANCE = 100;
 
 function scheduleArray(schedule: Readonly<Record<string, unknown>> | undefined, key: string): number[] {
   const v = schedule?.[key];
@@ -41,10 +47,14 @@ function imageShape(ctx: SchemaContext, batch: number): [number, number, number,
   return [batch, hpInt(hp, 'channels', hpInt(hp, 'image_channels', 3)), size, size];
 }
 
-/** Maps the sampler's own validation errors to 400s (normally caught earlier by the fields). */
-async function asRequest<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * Runs a sampler when its turn comes (first come, first served: see FifoGate), stopping when the
+ * caller gives up, and maps the sampler's own validation errors to 400s (normally caught earlier
+ * by the fields).
+ */
+async function sampling<T>(ctx: SchemaContext, work: () => Promise<T>): Promise<T> {
   try {
-    return await work();
+    return ctx.sampling ? await ctx.sampling.run(work, ctx.signal) : await work();
   } catch (err) {
     if (err instanceof SamplerInputError) throw new RequestError(400, err.message, err.detail);
     throw err;
@@ -66,7 +76,8 @@ export const ddpmSchema: InferenceSchema = {
     const numSteps = intField(body, 'num_steps', 1, steps, steps);
     const seed = seedField(body);
     const format = outputFormat(body);
-    const result = await asRequest(() => sampleDdpm({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed }));
+    const signal = ctx.signal;
+    const result = await sampling(ctx, () => sampleDdpm({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed, ...(signal ? { signal } : {}) }));
     return { images: encodeImages({ dtype: 'float32', dims: result.dims, data: result.images }, '[-1,1]', format), seed, num_steps: numSteps };
   },
 };
@@ -109,12 +120,13 @@ export const cfgDdpmSchema: InferenceSchema = {
     const steps = schedule.betas.length;
     const numClasses = hpInt(ctx.model.hyperParameters, 'num_classes');
     const { labels, batch } = classLabels(body, numClasses, ctx.limits.maxBatchSize);
-    const guidanceScale = numberField(body, 'guidance_scale', DEFAULT_GUIDANCE);
+    const guidanceScale = boundedNumberField(body, 'guidance_scale', -MAX_GUIDANCE, MAX_GUIDANCE, DEFAULT_GUIDANCE);
     const numSteps = intField(body, 'num_steps', 1, steps, steps);
     const seed = seedField(body);
     const format = outputFormat(body);
-    const result = await asRequest(() =>
-      sampleCfg({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed, classLabels: labels, numClasses, guidanceScale }),
+    const signal = ctx.signal;
+    const result = await sampling(ctx, () =>
+      sampleCfg({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed, classLabels: labels, numClasses, guidanceScale, ...(signal ? { signal } : {}) }),
     );
     return {
       images: encodeImages({ dtype: 'float32', dims: result.dims, data: result.images }, '[-1,1]', format),

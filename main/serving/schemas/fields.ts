@@ -34,12 +34,16 @@ export function intField(body: Body, key: string, min: number, max: number, fall
   return v;
 }
 
-/** A finite number field, or the default. Strings such as "3.5" are refused, not parsed. */
-export function numberField(body: Body, key: string, fallback: number): number {
+/**
+ * A number field in [min, max], or the default; strings such as "3.5" are refused, not parsed.
+ * Bounds keep a request from pushing the model's
+ * arithmetic into overflow (an answer of NaN, sent as null, would be a 200 that lies).
+ */
+export function boundedNumberField(body: Body, key: string, min: number, max: number, fallback: number): number {
   const v = body[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new RequestError(400, `'${key}' must be a finite number (got ${JSON.stringify(v)})`, { field: key });
+  if (typeof v !== 'number' || !(v >= min && v <= max)) {
+    throw new RequestError(400, `'${key}' must be a number from ${min} to ${max} (got ${JSON.stringify(v)})`, { field: key, min, max });
   }
   return v;
 }

@@ -9,6 +9,12 @@ import { decodeTensor, formatShape } from './tensor-codec.js';
 import { encodeImages, hpInt, imageEncoding, intField, outputFormat, requestObject, seedField } from './fields.js';
 import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
 
+/**
+ * Largest |z| element accepted. Latents are standard normal draws (beyond ±10 practically never
+ * happens); huge ones overflow float32 in the first layers and come out as NaN images.
+ */
+export const MAX_LATENT = 1000;
+
 function latentFrom(body: Readonly<Record<string, unknown>>, latentDim: number, maxBatch: number): { z: TensorValue; seed: number | null } {
   if (body['z'] !== undefined) {
     if (body['batch_size'] !== undefined || body['seed'] !== undefined) {
@@ -19,6 +25,11 @@ function latentFrom(body: Readonly<Record<string, unknown>>, latentDim: number, 
       throw new RequestError(400, `input 'z' has shape ${formatShape(z.dims)}, the model expects [B,${latentDim}]`);
     }
     if (z.dims[0]! < 1 || z.dims[0]! > maxBatch) throw new RequestError(400, `input 'z' has batch ${z.dims[0]}, allowed 1 to ${maxBatch}`);
+    const data = z.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      const e = data[i]!;
+      if (!(e >= -MAX_LATENT && e <= MAX_LATENT)) throw new RequestError(400, `input 'z' values must be in [-${MAX_LATENT},${MAX_LATENT}] (element ${i} is ${e})`);
+    }
     return { z, seed: null };
   }
   const batch = intField(body, 'batch_size', 1, maxBatch, 1);

@@ -2,6 +2,7 @@
  * The contract between the HTTP layer and per-architecture request handling.
  */
 import type { ModelType } from '../../common/types.js';
+import type { FifoGate } from '../fifo-gate.js';
 import type { InferenceRunner } from '../model-session.js';
 
 /** A 4xx answer: the request is wrong, not the server. Never counts toward the error rate. */
@@ -33,6 +34,13 @@ export interface SchemaContext {
   readonly session: InferenceRunner;
   readonly limits: SchemaLimits;
   readonly model: ModelDescription;
+  /** Aborts when nobody waits for the answer any more; multi-step work stops at the next step. */
+  readonly signal?: AbortSignal;
+  /**
+   * First-come-first-served admission for many-step work (diffusion sampling), shared by the
+   * requests of one deployment so that under overload the earliest finish (see FifoGate).
+   */
+  readonly sampling?: FifoGate;
 }
 
 /**

@@ -342,7 +342,7 @@ describe('bad requests: 400 with a JSON error naming the problem; the error rate
   const cases: [string, Arch, unknown, RegExp][] = [
     ['a class label ≥ num_classes (4)', 'cfg_ddpm', { class_labels: [4, null], num_steps: 2, seed: 1 }, /class_labels\[0\].*4 classes/],
     ['a negative class label', 'cfg_ddpm', { class_labels: [0, -1], num_steps: 2, seed: 1 }, /class_labels\[1\]/],
-    ['guidance_scale as a string', 'cfg_ddpm', { class_labels: [0, null], guidance_scale: '3.5', num_steps: 2, seed: 1 }, /'guidance_scale' must be a finite number/],
+    ['guidance_scale as a string', 'cfg_ddpm', { class_labels: [0, null], guidance_scale: '3.5', num_steps: 2, seed: 1 }, /'guidance_scale' must be a number from -100 to 100/],
     ['num_steps 0 (ddpm)', 'ddpm', { num_steps: 0, seed: 1 }, /'num_steps' must be an integer from 1 to 50/],
     ['num_steps > T (ddpm)', 'ddpm', { num_steps: 51, seed: 1 }, /'num_steps' must be an integer from 1 to 50 \(got 51\)/],
     ['num_steps 0 (cfg_ddpm)', 'cfg_ddpm', { num_steps: 0, seed: 1 }, /'num_steps' must be an integer from 1 to 50/],

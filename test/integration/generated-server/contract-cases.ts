@@ -284,6 +284,7 @@ export function describeContract(title: string, harness: ContractHarness, option
         await same(arch, { batch_size: 2.5 }, 'fractional');
         await same(arch, { seed: -1 }, 'negative seed');
         await same(arch, { z: [[1, 2]] }, 'z shape');
+        await same(arch, { z: [new Array<number>(z.shape[1]!).fill(1e30)] }, 'huge z');
         await same(arch, { z: nest(z.data, z.shape), seed: 1 }, 'z and seed');
         await same(arch, [1, 2], 'array body');
         const [ref, got] = await both(arch, { batch_size: 1 });
@@ -309,6 +310,7 @@ export function describeContract(title: string, harness: ContractHarness, option
       await same('cfg_ddpm', { class_labels: [0, 1], batch_size: 3 }, 'batch mismatch');
       await same('cfg_ddpm', { class_labels: [] }, 'empty labels');
       await same('cfg_ddpm', { guidance_scale: 'high' }, 'bad guidance');
+      await same('cfg_ddpm', { class_labels: [0], guidance_scale: 1e308, num_steps: 2 }, 'huge guidance');
     });
 
     it('HTTP: invalid JSON, wrong content type, over-size body, routes', async () => {
@@ -318,6 +320,9 @@ export function describeContract(title: string, harness: ContractHarness, option
       expect([ref.status, got.status]).toEqual([400, 400]);
       expect(got.json()).toEqual(ref.json());
       [ref, got] = await both('dcgan', { batch_size: 1 }, { headers: { 'content-type': 'text/plain' } });
+      expect([ref.status, got.status]).toEqual([415, 415]);
+      expect(got.json()).toEqual(ref.json());
+      [ref, got] = await both('dcgan', null, { raw: `{"z": ${'['.repeat(5000)}${']'.repeat(5000)}}` });
       expect([ref.status, got.status]).toEqual([400, 400]);
       expect(got.json()).toEqual(ref.json());
       const big = JSON.stringify({ z: new Array(MAX_BODY / 4).fill(0.5) });

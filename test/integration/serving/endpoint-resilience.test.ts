@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';
+import { TEST_HOOKS_ENV } from '../../../main/serving/model-session.js';
 import { StableEndpoint } from '../../../main/serving/stable-endpoint.js';
 import { makeModelDir, referenceMlp, type ModelDir } from '../../unit/serving/model-fixtures.js';
 import { predict } from './http-client.js';
@@ -89,16 +90,17 @@ describe('StableEndpoint resilience', () => {
 
   it('answers 500, not a hang, when the inference worker crashes, then recovers', async () => {
     const ep = await startEndpoint();
-    const backend = await loadBackend('v1', models.slow, 20_000);
+    // crashWorker is a test hook, enabled only for sessions loaded with the switch set.
+    process.env[TEST_HOOKS_ENV] = '1';
+    const backend = await loadBackend('v1', models.slow, 20_000).finally(() => delete process.env[TEST_HOOKS_ENV]);
     await ep.switchBackend(backend);
     const slow = predict(ep.url, BIG);
     await sleep(100); // the big batch is now inside onnxruntime
     const crashed = backend.session.crashWorker(0);
-    const t0 = Date.now();
+    // How long the 500 takes is measured by test/bench/timing-bench.ts; here only that it comes.
     const queued = await predict(ep.url, { inputs: { x: X } }); // waits behind the crash on the same worker
     expect(queued.status).toBe(500);
     expect(queued.json()).toMatchObject({ code: 'E_RUNTIME', error: expect.stringMatching(/inference worker crashed/) });
-    expect(Date.now() - t0).toBeLessThan(15_000);
     await crashed;
     expect([200, 500]).toContain((await slow).status);
 
@@ -113,12 +115,10 @@ describe('StableEndpoint resilience', () => {
     const ep = await startEndpoint(150);
     const backend = await loadBackend('v1', models.slow, 20_000);
     await ep.switchBackend(backend);
-    const t0 = performance.now();
+    // The time to the 504 (16k-row body included) is measured by test/bench/timing-bench.ts.
     const res = await predict(ep.url, BIG);
-    const elapsed = performance.now() - t0;
     expect(res.status).toBe(504);
     expect(res.json()).toMatchObject({ error: 'the model did not answer within 150 ms' });
-    expect(elapsed).toBeLessThan(1000);
     const m = ep.snapshot();
     expect(m.timeouts).toBe(1);
     expect(m.errors).toBe(1);

@@ -76,8 +76,8 @@ describe('StableEndpoint routes', () => {
     expect(notJson.status).toBe(400);
     expect(notJson.json().error).toMatch(/^request body is not valid JSON: /);
     const wrongType = await request(`${ep.url}/predict`, { body: 'x=1', headers: { 'content-type': 'text/plain' } });
-    expect(wrongType.status).toBe(400);
-    expect(wrongType.json().error).toMatch(/^request body is not valid JSON: the content-type is text\/plain/);
+    expect(wrongType.status).toBe(415);
+    expect(wrongType.json().error).toMatch(/^the content-type text\/plain is not supported/);
     const badShape = await predict(ep.url, { inputs: { x: [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]] } });
     expect(badShape.status).toBe(400);
     expect(badShape.json()).toEqual({
@@ -135,9 +135,8 @@ describe('StableEndpoint routes', () => {
     const agent = keepAliveAgent(1);
     expect((await predict(ep.url, { inputs: { x: X } }, agent)).status).toBe(200);
     const url = ep.url;
-    const t0 = Date.now();
+    // That close() does not wait for the 30 s keep-alive timeout is timed by test/bench/timing-bench.ts.
     await ep.close();
-    expect(Date.now() - t0).toBeLessThan(2000); // no wait for the 30 s keep-alive timeout
     await expect(request(`${url}/health`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(backend.session.liveWorkers).toBe(1);
   });
@@ -145,11 +144,10 @@ describe('StableEndpoint routes', () => {
 
 describe('StableEndpoint under upload abuse', () => {
   /** Streams `total` bytes of a JSON-ish body and reports how much was sent when the answer came. */
-  function upload(url: string, total: number, declareLength: boolean): Promise<{ status: number; sentAtAnswer: number; ms: number; body: string }> {
+  function upload(url: string, total: number, declareLength: boolean): Promise<{ status: number; sentAtAnswer: number; body: string }> {
     return new Promise((resolve, reject) => {
       const chunk = Buffer.alloc(1024 * 1024, 0x20);
       let sent = 0;
-      const t0 = Date.now();
       let done = false;
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (declareLength) headers['content-length'] = String(total);
@@ -163,7 +161,7 @@ describe('StableEndpoint under upload abuse', () => {
         res.on('end', () => {
           done = true;
           req.destroy();
-          resolve({ status: res.statusCode ?? 0, sentAtAnswer, ms: Date.now() - t0, body: Buffer.concat(parts).toString() });
+          resolve({ status: res.statusCode ?? 0, sentAtAnswer, body: Buffer.concat(parts).toString() });
         });
       });
       req.on('error', (err) => {
@@ -190,8 +188,8 @@ describe('StableEndpoint under upload abuse', () => {
     const res = await upload(ep.url, 100 * 1024 * 1024, declared);
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).error).toMatch(/request body is too large: the limit is 10485760 bytes/);
+    // Answered long before the upload could finish, in bytes; the time is in test/bench/timing-bench.ts.
     expect(res.sentAtAnswer).toBeLessThan(40 * 1024 * 1024);
-    expect(res.ms).toBeLessThan(5000);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(60 * 1024 * 1024);
     // The endpoint is still healthy afterwards.
     expect((await predict(ep.url, { inputs: { x: X } })).status).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../../../main/common/errors.js';
-import { ModelSession } from '../../../main/serving/model-session.js';
+import { ModelSession, TEST_HOOKS_ENV } from '../../../main/serving/model-session.js';
 import { encodeTensor } from '../../../main/serving/schemas/tensor-codec.js';
 import { makeModelDir, referenceMlp, type ModelDir } from './model-fixtures.js';
 
@@ -13,6 +13,16 @@ beforeAll(() => {
 afterAll(() => models.cleanup());
 
 const x1 = (): Float32Array => new Float32Array([0.5, -1, 2, 0.25]);
+
+/** Loads with the fault-injection hooks enabled (they are read once, at load). */
+async function withTestHooks<T>(load: () => Promise<T>): Promise<T> {
+  process.env[TEST_HOOKS_ENV] = '1';
+  try {
+    return await load();
+  } finally {
+    delete process.env[TEST_HOOKS_ENV];
+  }
+}
 
 describe('ModelSession', () => {
   it('loads in a worker, reports the graph I/O and runs like the reference MLP', async () => {
@@ -126,8 +136,21 @@ describe('ModelSession', () => {
     }
   });
 
+  it('refuses the crash test hook unless FRAMEWORM_TEST_HOOKS=1 was set at load', async () => {
+    expect(process.env[TEST_HOOKS_ENV]).toBeUndefined();
+    const session = await ModelSession.load({ modelPath: models.mlp });
+    try {
+      await expect(session.crashWorker(0)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/FRAMEWORM_TEST_HOOKS=1/) });
+      const out = await session.run({ x: { dtype: 'float32', dims: [1, 4], data: x1() } });
+      expect(out.y!.dims).toEqual([1, 3]);
+      expect(session.liveWorkers).toBe(1);
+    } finally {
+      await session.dispose();
+    }
+  });
+
   it('fails pending runs with E_RUNTIME when the worker dies, then restarts it', async () => {
-    const session = await ModelSession.load({ modelPath: models.slow });
+    const session = await withTestHooks(() => ModelSession.load({ modelPath: models.slow }));
     try {
       const n = 16384;
       const slow = session.run({ x: { dtype: 'float32', dims: [n, 4], data: new Float32Array(n * 4) } }).then(() => 'ok', (e: unknown) => e);
