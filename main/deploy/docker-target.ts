@@ -6,6 +6,11 @@
  * Everything it creates carries `frameworm.workspace=<id of this workspace>`, so orphans of a
  * crashed agent are found and removed, and two workspaces on one machine never touch each
  * other's containers even when their model names and versions coincide.
+ *
+ * Self-healing: every container it runs is watched (ContainerBackend.watch). A lost one is a
+ * `backend_lost` event, then the control plane's `replace` hook starts a new container of the
+ * same version behind the same endpoint (`backend_restored`), a bounded number of times with
+ * backoff (`self_heal_failed` after that, or when the version keeps being lost).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -15,9 +20,12 @@ import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import { ensureOfflineBaseImage } from '../docker/base-image.js';
-import { ContainerBackend } from '../docker/container-backend.js';
+import { ContainerBackend, type BackendLoss } from '../docker/container-backend.js';
 import { DockerClient, dockerSocketPath, type BuildProgress } from '../docker/docker-client.js';
-import { generateServer, imageRef } from '../generate/server-generator.js';
+import { imageRef, imageRepository } from '../docker/image-names.js';
+import { generateServer } from '../generate/server-generator.js';
+import type { JsonObject } from '../events/json.js';
+import type { Backend } from '../serving/backend.js';
 import type { Workspace } from '../workspace/workspace.js';
 import { removeIfEmpty } from './deploy-support.js';
 
@@ -51,6 +59,25 @@ export interface BuildRequest {
   readonly lineage?: Readonly<Record<string, string | null>>;
 }
 
+/** How the docker target reaches the control plane when a container is lost. */
+export interface SelfHealing {
+  /** Records an event in the model's history (registry and JSONL). */
+  recordEvent(name: string, event: string, fields: JsonObject): void;
+  /** Whether `backend` is the one behind `name`'s endpoint now. */
+  serving(name: string, backend: Backend): boolean;
+  /**
+   * Replaces `lost` by a fresh backend of the same version behind the same endpoint; null when
+   * `lost` no longer serves (a deploy, rollback or stop replaced it meanwhile).
+   */
+  replace(name: string, lost: Backend): Promise<Backend | null>;
+}
+
+/** Tries to replace a lost container, and the waits before each (ms). */
+export const SELF_HEAL_BACKOFF_MS: readonly number[] = [500, 5_000, 20_000];
+/** A version lost this many times within SELF_HEAL_WINDOW_MS is crash-looping: it is not replaced again. */
+export const SELF_HEAL_MAX_LOSSES = 3;
+export const SELF_HEAL_WINDOW_MS = 10 * 60_000;
+
 export interface RunRequest {
   readonly name: string;
   readonly version: string;
@@ -60,10 +87,13 @@ export interface RunRequest {
 
 export class DockerTarget {
   readonly workspaceId: string;
+  /** When each (model, version) was lost lately, to stop replacing a crash-looping version. */
+  private readonly losses = new Map<string, number[]>();
 
   constructor(
     private readonly workspace: Workspace,
     private readonly config: DeployConfig,
+    private readonly healing?: SelfHealing,
   ) {
     this.workspaceId = crypto.createHash('sha256').update(workspace.root).digest('hex').slice(0, 12);
   }
@@ -190,7 +220,7 @@ export class DockerTarget {
       const hostPort = await client.publishedPort(id);
       progress({ step: 'health', message: `waiting for ${name} to report healthy`, value: 0.7 });
       await client.waitHealthy(name, this.config.container_ready_timeout_s * 1000, signal ? { signal } : {});
-      return new ContainerBackend({
+      const backend = new ContainerBackend({
         name: request.name,
         version: request.version,
         type: request.type,
@@ -202,6 +232,8 @@ export class DockerTarget {
         hostPort,
         requestTimeoutMs: this.config.request_timeout_ms,
       });
+      if (this.healing) backend.watch((lost, loss) => void this.heal(lost, loss));
+      return backend;
     } catch (err) {
       await client.stopAndRemove(id, 1).catch(() => undefined);
       throw err;
@@ -221,9 +253,85 @@ export class DockerTarget {
     return removed;
   }
 
-  /** `fw-<workspace id>-<name>-<version>`, valid as a container name. */
+  /**
+   * Removes what a killed agent left half-made (restore path): images labelled by this workspace
+   * whose (model, version) is not registered (a build cancelled or never registered) and server
+   * folders still being generated. A workspace that never built an image is not looked at.
+   */
+  async removeLeftovers(isRegistered: (model: string, version: string) => boolean): Promise<{ images: number; folders: number }> {
+    const root = this.workspace.generatedRootDir;
+    const entries = fs.existsSync(root) ? fs.readdirSync(root) : [];
+    if (entries.length === 0) return { images: 0, folders: 0 };
+    let folders = 0;
+    for (const e of entries.filter((n) => /^\..+\.building$/.test(n))) {
+      fs.rmSync(path.join(root, e), { recursive: true, force: true });
+      folders++;
+    }
+    removeIfEmpty(root);
+    const client = await this.connect();
+    const images = await client.docker.listImages({ filters: { label: [`${LABEL_WORKSPACE}=${this.workspaceId}`] } });
+    let removed = 0;
+    for (const image of images) {
+      const model = image.Labels?.['frameworm.model'];
+      const version = image.Labels?.['frameworm.version'];
+      if (!model || !version || isRegistered(model, version)) continue;
+      try {
+        await client.docker.getImage(image.Id).remove({ force: true });
+        removed++;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return { images: removed, folders };
+  }
+
+  /** `fw-<workspace id>-<repository>-<version>`: unique per exact model name, like the image. */
   containerName(name: string, version: string): string {
-    return `fw-${this.workspaceId}-${name}-${version}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+    return `fw-${this.workspaceId}-${imageRepository(name)}-${version}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+  }
+
+  /** A watched container was lost: record it, then replace it (bounded, with backoff). */
+  private async heal(lost: ContainerBackend, loss: BackendLoss): Promise<void> {
+    const hooks = this.healing;
+    if (!hooks) return;
+    const name = loss.model;
+    const record = (event: string, fields: JsonObject): void => {
+      try {
+        hooks.recordEvent(name, event, fields);
+      } catch {
+        /* an unwritable history must not stop the replacement */
+      }
+    };
+    const lostEvent = (): void => record('backend_lost', { version: loss.version, container_id: loss.containerId, container: loss.containerName, reason: loss.reason, exit_code: loss.exitCode, detail: loss.detail });
+    // A container lost before it was switched in (its deploy still running) belongs to no
+    // history yet: it is an event only if that deploy switches it in anyway (replace says so).
+    const serving = hooks.serving(name, lost);
+    if (serving) lostEvent();
+    const key = `${name}\u0000${loss.version}`;
+    const now = Date.now();
+    const recent = (this.losses.get(key) ?? []).filter((t) => now - t < SELF_HEAL_WINDOW_MS);
+    recent.push(now);
+    this.losses.set(key, recent);
+    if (serving && recent.length > SELF_HEAL_MAX_LOSSES) {
+      const minutes = Math.round(SELF_HEAL_WINDOW_MS / 60_000);
+      record('self_heal_failed', { version: loss.version, container_id: loss.containerId, attempts: 0, error: `${name} ${loss.version} was lost ${recent.length} times within ${minutes} minutes; it is not replaced again (roll back, or redeploy it)` });
+      return;
+    }
+    let error = '';
+    for (const [i, wait] of SELF_HEAL_BACKOFF_MS.entries()) {
+      await new Promise((r) => setTimeout(r, wait).unref());
+      try {
+        const fresh = await hooks.replace(name, lost);
+        if (!fresh) return;
+        if (!serving) lostEvent();
+        const containerId = fresh instanceof ContainerBackend ? fresh.containerId : null;
+        record('backend_restored', { version: loss.version, container_id: containerId, previous_container_id: loss.containerId, attempts: i + 1 });
+        return;
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+    }
+    record('self_heal_failed', { version: loss.version, container_id: loss.containerId, attempts: SELF_HEAL_BACKOFF_MS.length, error });
   }
 
   /** 'offline' builds (or finds) the Debian-based base; any image labelled frameworm.base already has the packages. */

@@ -10,7 +10,7 @@ import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import { readManifest } from '../export/manifest.js';
-import { imageRef } from '../generate/server-generator.js';
+import { imageRef } from '../docker/image-names.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Backend } from '../serving/backend.js';
 import { EmbeddedBackend } from '../serving/embedded-backend.js';

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import tar from 'tar-fs';
 import { FramewormError } from '../common/errors.js';
+import { CONTAINER_PIDS_LIMIT } from './hardening.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -65,6 +66,8 @@ export interface RunOptions {
   /** A user-defined network; omitted: the daemon's default. */
   readonly network?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Default CONTAINER_PIDS_LIMIT. */
+  readonly pidsLimit?: number;
 }
 
 export interface ContainerState {
@@ -264,6 +267,7 @@ export class DockerClient {
           ReadonlyRootfs: true,
           Tmpfs: { '/tmp': 'rw,noexec,nosuid,size=256m' },
           Memory: options.memoryBytes ?? 2 * 1024 ** 3,
+          PidsLimit: options.pidsLimit ?? CONTAINER_PIDS_LIMIT,
           ...(options.network ? { NetworkMode: options.network } : {}),
           LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
         },
@@ -356,7 +360,9 @@ export class DockerClient {
       if (why) {
         const log = await this.logs(idOrName);
         await this.stopAndRemove(idOrName);
-        throw new FramewormError('E_RUNTIME', `container ${idOrName} ${why}`, { log });
+        // A server that crashed says why in its last line (a Python exception, usually).
+        const last = state && !state.running ? log.split('\n').map((l) => l.trim()).filter(Boolean).pop() : undefined;
+        throw new FramewormError('E_RUNTIME', `container ${idOrName} ${why}${last ? ` (last log line: ${last.slice(0, 300)})` : ''}`, { log });
       }
       await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
     }

@@ -123,5 +123,6 @@ export function lintCompose(text: string): LintFinding[] {
   if (!has(/^\s*tmpfs:/m)) add('read-only', 1, 'tmpfs for /tmp missing');
   if (!has(/cap_drop:\s*\n\s*-\s*["']?ALL/)) add('cap-drop', 1, 'cap_drop: [ALL] missing');
   if (!has(/no-new-privileges(:true)?/)) add('no-new-privileges', 1, 'security_opt no-new-privileges missing');
+  if (!has(/^\s*pids_limit:\s*[1-9]\d*\s*$/m)) add('pids-limit', 1, 'pids_limit missing (a fork bomb in the container would exhaust the host)');
   return found;
 }

@@ -35,9 +35,9 @@ export interface EventFieldMap {
   drill: { version: string; action: 'start' | 'clear' | 'expired'; latency_ms?: number | null; error_rate?: number | null; duration_s?: number | null };
   alert: { channel: string; outcome: 'sent' | 'failed' | 'skipped'; about_event_id: number | null; about_event: string; error?: string };
   image_rebuilt: { version: string; image: string; image_digest: string; previous_digest: string | null };
-  backend_lost: { version: string; reason: string; container?: string | null; exit_code?: number | null };
-  backend_restored: { version: string; container?: string | null; attempts?: number };
-  self_heal_failed: { version: string; error: string; attempts?: number };
+  backend_lost: { version: string; reason: string; container?: string | null; container_id?: string | null; exit_code?: number | null; detail?: string };
+  backend_restored: { version: string; container?: string | null; container_id?: string | null; previous_container_id?: string | null; attempts?: number };
+  self_heal_failed: { version: string; error: string; attempts?: number; container_id?: string | null };
   event_log_error: { log: string; error: string };
   registry_recovered: { events_replayed: number };
   recovered: { versions_from_manifests: string[] };

@@ -11,6 +11,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FramewormError } from '../common/errors.js';
+import { IntervalCollector, type InFlightToken, type IntervalMeasurement } from '../metrics/interval-sample.js';
 import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, type Outcome } from '../metrics/latency-recorder.js';
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
 import type { Backend } from './backend.js';
@@ -60,7 +61,15 @@ export interface EndpointMetrics extends LatencySnapshot {
 interface Current {
   readonly backend: Backend;
   readonly recorder: LatencyRecorder;
+  /** The rollback watcher's per-check view of this version (see takeInterval). */
+  readonly interval: IntervalCollector;
 }
+
+/**
+ * Request header a synthetic probe sender sets (any value): probes are served and counted in
+ * rollback checks like any request, and reported apart from user traffic.
+ */
+export const PROBE_HEADER = 'x-frameworm-probe';
 
 class TimeoutError extends Error {}
 
@@ -156,8 +165,8 @@ export class StableEndpoint {
   async switchBackend(next: Backend | null): Promise<Backend | null> {
     const old = this.current;
     if (next === null) this.current = null;
-    else if (old && old.backend.version === next.version) this.current = { backend: next, recorder: old.recorder };
-    else this.current = { backend: next, recorder: new LatencyRecorder(this.options.recorder) };
+    else if (old && old.backend.version === next.version) this.current = { backend: next, recorder: old.recorder, interval: old.interval };
+    else this.current = { backend: next, recorder: new LatencyRecorder(this.options.recorder), interval: new IntervalCollector(monotonicEpochMs()) };
     return old?.backend ?? null;
   }
 
@@ -169,6 +178,23 @@ export class StableEndpoint {
   /** The recorder of the version serving now (null when none). */
   versionRecorder(): LatencyRecorder | null {
     return this.current?.recorder ?? null;
+  }
+
+  /**
+   * The current version's requests since the previous call (or since it began serving): those
+   * answered, with their latencies, and those still in flight with their ages. Each call starts
+   * a new interval, so there must be one caller (the rollback watcher). Null when no version is
+   * behind the endpoint. Requests that were dispatched to a version before a switch never count
+   * for the next one.
+   */
+  takeInterval(): IntervalMeasurement | null {
+    const cur = this.current;
+    return cur ? cur.interval.take(cur.backend.version, monotonicEpochMs()) : null;
+  }
+
+  /** Requests the current version answered since the last `takeInterval()` (0 when none serves). */
+  intervalRequests(): number {
+    return this.current?.interval.pending ?? 0;
   }
 
   /** What /metrics answers in JSON. */
@@ -262,13 +288,18 @@ export class StableEndpoint {
   private async predict(req: IncomingMessage, res: ServerResponse, start: number): Promise<void> {
     let outcome: Outcome | null = null;
     let target: Current | null = null;
+    const probe = req.headers[PROBE_HEADER] !== undefined;
+    let inFlight: InFlightToken | null = null;
     res.once('finish', () => {
+      // Answered: leaves "in flight" in the same tick it becomes "completed", never both.
+      if (inFlight) target?.interval.end(inFlight);
       const end = performance.now();
       const o = outcome ?? (res.statusCode >= 500 ? 'server_error' : res.statusCode >= 400 ? 'client_error' : 'ok');
       // One clock read serves both recorders (their default clock is this same monotonic one).
       const at = this.injectedClock ? undefined : TIME_ORIGIN + end;
       this.endpointRecorder.record(end - start, o, at);
       target?.recorder.record(end - start, o, at);
+      target?.interval.record(end - start, o === 'server_error' || o === 'timeout', probe);
     });
 
     // Aborted when nobody waits for the answer any more, so queued or multi-step work stops.
@@ -305,6 +336,11 @@ export class StableEndpoint {
 
     // The backend is picked only now, after the body is in: a switch during a slow upload is honoured.
     if (!target) return sendJson(res, 503, { error: 'no model is loaded' });
+    // In flight for the watcher from arrival: a version that never answers must still show up.
+    const interval = target.interval;
+    const token = interval.begin(TIME_ORIGIN + start, probe);
+    inFlight = token;
+    res.once('close', () => interval.end(token));
     let timer: NodeJS.Timeout | undefined;
     try {
       const work = target.backend.handlePredict(body, abort.signal);
@@ -361,6 +397,11 @@ export class StableEndpoint {
       req.once('close', () => clearTimeout(timer));
     });
   }
+}
+
+/** Epoch ms from the monotonic clock the request timings use. */
+function monotonicEpochMs(): number {
+  return TIME_ORIGIN + performance.now();
 }
 
 /** Answers a request refused before parsing (415 media type, 400 nesting) as `{error, detail}`. */

@@ -2,8 +2,10 @@
  * `frameworm deploy … --build-docker` end to end through the real CLI and its agent, against a
  * real dockerd (DESIGN §3–§6): build on the offline base image, serve the container behind the
  * stable endpoint, staging → promote, rollback with no failed request while traffic flows, a
- * container killed from outside (status shows it, the error rate sees it), stop removes the
- * container. Faults: dead daemon, bad base image mid-build, a taken port, a container that is
+ * container killed from outside (/ready turns 503, `backend_lost`, then a new container of the
+ * same version: self-healing), a rollback to a version whose image was deleted (rebuilt), a
+ * killed agent's unregistered images removed by the next one, stop removes the container;
+ * model names differing only in case get images of their own. Faults: dead daemon, bad base image mid-build, a taken port, a container that is
  * never healthy — each a one-line error that leaves the registry, the logs and Docker as they were.
  *
  * Needs dockerd: scripts/setup.sh --test installs and starts it. Fails (never skips) without it.
@@ -13,10 +15,12 @@ import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc } fro
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
+import { ROOTFS_IMAGE, ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
 import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client.js';
+import { CONTAINER_PIDS_LIMIT } from '../../../main/docker/hardening.js';
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, repoRoot, runCli, snapshotState } from '../cli/cli-harness.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
 
@@ -33,6 +37,25 @@ let workspaceLabel = '';
 async function ourContainers(): Promise<{ id: string; version: string; state: string }[]> {
   const list = await client.docker.listContainers({ all: true, filters: { label: [`frameworm.workspace=${workspaceLabel}`] } });
   return list.map((c) => ({ id: c.Id, version: c.Labels['frameworm.version'] ?? '?', state: c.State }));
+}
+
+/** The model's JSONL history, one object per line. */
+function jsonl(name = NAME): Record<string, unknown>[] {
+  const text = fs.readFileSync(path.join(ws, 'experiments/deploy_logs', `${name}.jsonl`), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Polls `probe` every 100 ms until it returns non-null (a wait with a generous bound, not a timing assertion). */
+async function pollUntil<T>(probe: () => Promise<T | null>, boundMs = 120_000): Promise<T> {
+  for (const until = Date.now() + boundMs; ; ) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > until) throw new Error(`condition not reached within ${boundMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function status(): Promise<StatusDoc> {
@@ -63,6 +86,19 @@ function traffic(endpoint: string, clients = 4): { stop: () => Promise<Map<numbe
       return counts;
     },
   };
+}
+
+/** Builds a tiny image labelled like ours (this workspace, model, version); returns its id. */
+async function ghostImage(model: string, version: string): Promise<string> {
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-ghost-'));
+  try {
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${ROOTFS_IMAGE}\n`);
+    const tag = `frameworm-test/ghost-${model}:${version}-${process.pid}`;
+    const labels = { 'frameworm.workspace': workspaceLabel, 'frameworm.model': model, 'frameworm.version': version };
+    return (await client.buildImage(ctx, { tag, labels })).id;
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
 }
 
 beforeAll(async () => {
@@ -124,6 +160,7 @@ describe('deploy start --build-docker through the CLI', () => {
     expect(info.HostConfig.CapDrop).toEqual(['ALL']);
     expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
     expect(info.HostConfig.Memory).toBe(2048 * 1024 * 1024);
+    expect(info.HostConfig.PidsLimit).toBe(CONTAINER_PIDS_LIMIT);
     expect(info.Config.User).toBe('10001:10001');
     const bindings = Object.values(info.HostConfig.PortBindings ?? {}).flat() as { HostIp: string }[];
     expect(bindings.every((b) => b.HostIp === '127.0.0.1')).toBe(true);
@@ -134,7 +171,9 @@ describe('deploy start --build-docker through the CLI', () => {
     // The generated folder is what a user would build by hand.
     const gen = path.join(ws, 'deploy/generated', NAME);
     for (const f of ['server.py', 'requirements.txt', 'Dockerfile', 'docker-compose.yml', 'model/model.torchscript.pt']) expect(fs.existsSync(path.join(gen, f)), f).toBe(true);
-    expect(fs.readFileSync(path.join(gen, 'docker-compose.yml'), 'utf8')).toContain(`127.0.0.1:${new URL(endpoint).port}:8080`);
+    const compose = fs.readFileSync(path.join(gen, 'docker-compose.yml'), 'utf8');
+    expect(compose).toContain(`127.0.0.1:${new URL(endpoint).port}:8080`);
+    expect(compose).toContain(`pids_limit: ${CONTAINER_PIDS_LIMIT}\n`);
 
     const human = await runCli(ws, ['deploy', 'status', '--name', NAME]);
     expect(human.stdout).toMatch(/container fw-[0-9a-f]{12}-dcgan-docker-v1 \([0-9a-f]{12}\): running, health healthy/);
@@ -194,11 +233,22 @@ describe('deploy start --build-docker through the CLI', () => {
 
   it('a crashed agent leaves its container; the next agent replaces it instead of adopting it', async () => {
     const before = await status();
+    // What a build killed with the agent leaves: an image labelled by this workspace for a version
+    // that was never registered, and its half-generated server folder.
+    const ghosts = [await ghostImage(NAME, 'v9'), await ghostImage('never-registered', 'v1')];
+    const building = path.join(ws, 'deploy/generated', `.${NAME}-v9.building`);
+    fs.mkdirSync(building, { recursive: true });
+    fs.writeFileSync(path.join(building, 'Dockerfile'), 'FROM scratch\n');
+    const registered = (await status()).versions.map((v) => String(v.lineage['image_digest']));
     const agent = JSON.parse(fs.readFileSync(path.join(ws, '.frameworm/agent.json'), 'utf8')) as { pid: number };
     process.kill(agent.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     expect((await ourContainers()).map((c) => c.id)).toEqual([before.container?.id]);
     const s = await status();
+    for (const g of ghosts) expect(await client.imageId(g)).toBeNull();
+    for (const digest of registered) expect(await client.imageId(digest)).toBe(digest);
+    expect(fs.existsSync(building)).toBe(false);
+    expect(fs.readdirSync(path.join(ws, 'deploy/generated'))).toEqual([NAME]);
     expect(s.container?.state).toBe('running');
     expect(s.container?.id).not.toBe(before.container?.id);
     expect((await ourContainers()).map((c) => c.id)).toEqual([s.container?.id]);
@@ -206,22 +256,97 @@ describe('deploy start --build-docker through the CLI', () => {
     expect(events.match(/"event":"restore"/g)).toHaveLength(2);
   }, 300_000);
 
-  it('a container killed from outside shows in status and in the error rate', async () => {
+  it('a container killed from outside: /ready turns 503, the loss is an event, a new container of the same version takes over', async () => {
     const before = await status();
-    await client.docker.getContainer(before.container?.id ?? '').kill();
-    const p = await postJson(`${endpoint}/predict`, { batch_size: 1, seed: 1 });
-    expect(p.status).toBe(500);
-    expect(String(p.json['error'])).toMatch(/container fw-.*-v1 \(v1\) is not answering/);
+    const killed = before.container?.id ?? '';
+    expect(before.container).toMatchObject({ running: true, health: 'healthy' });
+    expect((await fetch(`${endpoint}/ready`)).status).toBe(200);
+    await client.docker.getContainer(killed).kill();
+
+    // Until the replacement is healthy (its HEALTHCHECK takes seconds) the endpoint says it is not ready.
+    const notReady = await pollUntil(async () => {
+      const r = await fetch(`${endpoint}/ready`);
+      return r.status === 503 ? ((await r.json()) as Record<string, unknown>) : null;
+    });
+    expect(notReady).toMatchObject({ ready: false, model: NAME, version: 'v1', backend: { healthy: false, state: 'exited' } });
+    expect(String(notReady['error'])).toMatch(/the backend of v1 is not serving: the container exited with code 137/);
+
+    // …and ready again on a new container of the same version.
+    await pollUntil(async () => ((await fetch(`${endpoint}/ready`)).status === 200 ? true : null));
     const s = await status();
-    expect(s.container).toMatchObject({ state: 'exited', running: false });
-    expect(s.metrics?.error_rate).toBeGreaterThan(0);
-    const human = await runCli(ws, ['deploy', 'status', '--name', NAME]);
-    expect(human.stdout).toMatch(/container fw-.*: exited exit \d+/);
-  }, 120_000);
+    expect(s).toMatchObject({ production: 'v1', serving_version: 'v1' });
+    expect(s.container).toMatchObject({ state: 'running', health: 'healthy', image_id: v1Digest });
+    expect(s.container?.id).not.toBe(killed);
+    expect((await ourContainers()).map((c) => c.id)).toEqual([s.container?.id]);
+    const p = await postJson(`${endpoint}/predict`, { batch_size: 1, seed: 1 });
+    expect(p.status).toBe(200);
+    expect(p.json['version']).toBe('v1');
+    const health = (await (await fetch(`${endpoint}/health`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ status: 'ok', ready: true, version: 'v1', backend: { healthy: true, state: 'running' } });
+
+    const events = jsonl();
+    const lost = events.filter((e) => e['event'] === 'backend_lost');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ version: 'v1', container_id: killed, reason: 'exited', exit_code: 137 });
+    const restored = events.filter((e) => e['event'] === 'backend_restored');
+    expect(restored).toHaveLength(1);
+    expect(restored[0]).toMatchObject({ version: 'v1', container_id: s.container?.id, previous_container_id: killed });
+    expect(events.some((e) => e['event'] === 'self_heal_failed')).toBe(false);
+  }, 300_000);
+
+  it('a version that keeps dying is not replaced forever: self_heal_failed, and /ready stays 503', async () => {
+    // The first loss was healed above; two more are, the next one is not (SELF_HEAL_MAX_LOSSES = 3).
+    const readyAgain = async (): Promise<void> => {
+      await pollUntil(async () => ((await fetch(`${endpoint}/ready`)).status === 200 ? true : null));
+    };
+    for (let i = 0; i < 2; i++) {
+      const id = (await status()).container?.id ?? '';
+      await client.docker.getContainer(id).kill();
+      await pollUntil(async () => (jsonl().filter((e) => e['event'] === 'backend_restored').length === i + 2 ? true : null));
+      await readyAgain();
+    }
+    const last = (await status()).container?.id ?? '';
+    await client.docker.getContainer(last).kill();
+    const failed = await pollUntil(async () => jsonl().find((e) => e['event'] === 'self_heal_failed') ?? null);
+    expect(failed).toMatchObject({ version: 'v1', container_id: last, attempts: 0 });
+    expect(String(failed['error'])).toMatch(/dcgan-docker v1 was lost 4 times within 10 minutes; it is not replaced again/);
+    const events = jsonl();
+    expect(events.filter((e) => e['event'] === 'backend_lost')).toHaveLength(4);
+    expect(events.filter((e) => e['event'] === 'backend_restored')).toHaveLength(3);
+    const r = await fetch(`${endpoint}/ready`);
+    expect(r.status).toBe(503);
+    expect((await status()).container).toMatchObject({ id: last, running: false });
+  }, 300_000);
+
+  it('rollback to an archived version whose image was deleted rebuilds the image from its export', async () => {
+    const before = await status();
+    expect(before).toMatchObject({ production: 'v1', serving_version: 'v1' });
+    const gone = String(before.versions.find((v) => v.version === 'v2')?.lineage['image_digest']);
+    await client.docker.getImage(gone).remove({ force: true });
+    expect(await client.imageId(gone)).toBeNull();
+
+    const r = await cliJson<{ from_version: string; to_version: string; endpoint: string }>(ws, ['deploy', 'rollback', '--name', NAME, '--reason', 'image deleted']);
+    expect(r).toMatchObject({ from_version: 'v1', to_version: 'v2', endpoint });
+    const s = await status();
+    const rebuilt = String(s.versions.find((v) => v.version === 'v2')?.lineage['image_digest']);
+    expect(rebuilt).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(rebuilt).not.toBe(gone);
+    expect(await client.imageId(rebuilt)).toBe(rebuilt);
+    expect(s).toMatchObject({ production: 'v2', serving_version: 'v2' });
+    expect(s.container).toMatchObject({ state: 'running', health: 'healthy', image_id: rebuilt, image: 'frameworm/dcgan-docker:v2' });
+    expect((await ourContainers()).map((c) => c.version)).toEqual(['v2']);
+    const event = jsonl().filter((e) => e['event'] === 'image_rebuilt');
+    expect(event).toEqual([expect.objectContaining({ version: 'v2', image: 'frameworm/dcgan-docker:v2', image_digest: rebuilt, previous_digest: gone })]);
+    const p = await postJson(`${endpoint}/predict`, { batch_size: 1, seed: 2 });
+    expect(p.status).toBe(200);
+    expect(p.json['version']).toBe('v2');
+    // The rebuild's server folder is dropped: deploy/generated/<name>/ stays the last deploy's.
+    expect(fs.readdirSync(path.join(ws, 'deploy/generated'))).toEqual([NAME]);
+  }, 900_000);
 
   it('stop removes the container and archives the version', async () => {
     const r = await cliJson<{ stopped_version: string; archived: boolean }>(ws, ['deploy', 'stop', '--name', NAME]);
-    expect(r).toMatchObject({ stopped_version: 'v1', archived: true });
+    expect(r).toMatchObject({ stopped_version: 'v2', archived: true });
     expect(await ourContainers()).toEqual([]);
     const s = await status();
     expect(s).toMatchObject({ production: null, serving: false, container: null });
@@ -257,9 +382,8 @@ describe('docker target faults: clear error, nothing changed, nothing left', () 
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(PORT_BASE + 50, '127.0.0.1', resolve));
     try {
-      const t0 = Date.now();
+      // expectUntouched proves nothing was built; the time to the refusal is in test/bench/timing-bench.ts.
       await expectUntouched(['deploy', 'start', '--model', BEST, '--name', 'faulty', '--build-docker', '--port', String(PORT_BASE + 50)], 7, /port 24050 on 127\.0\.0\.1 is already in use/);
-      expect(Date.now() - t0).toBeLessThan(30_000);
     } finally {
       blocker.close();
     }
@@ -324,4 +448,44 @@ describe('docker target faults: clear error, nothing changed, nothing left', () 
       await runCli(ws, ['agent', 'stop']);
     }
   }, 120_000);
+});
+
+describe('model names that differ only in case (issue 8, defect 10)', () => {
+  const h8 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex').slice(0, 8);
+
+  it('names that can never be an image reference are refused at deploy start with the rule (exit 2)', async () => {
+    for (const bad of ['a.', 'a..b', 'probe_']) {
+      const r = await runCli(ws, ['deploy', 'start', '--model', BEST, '--name', bad, '--build-docker']);
+      expect(r.stderr).toMatch(/cannot name a Docker image: use letters and digits separated by single '\.', one or two '_' or any number of '-'/);
+      expect(r.code).toBe(2);
+    }
+    expect(fs.existsSync(path.join(ws, 'experiments/deploy_exports/a.'))).toBe(false);
+  }, 120_000);
+
+  it('PROBE-Upper and probe-upper get distinct image tags, and each compose file names its own image', async () => {
+    const names = ['PROBE-Upper', 'probe-upper'];
+    const expected: Record<string, string> = { 'PROBE-Upper': `frameworm/probe-upper-${h8('PROBE-Upper')}:v1`, 'probe-upper': 'frameworm/probe-upper:v1' };
+    for (const name of names) {
+      const doc = await cliJson<StartDoc>(ws, ['deploy', 'start', '--model', BEST, '--name', name, '--build-docker', '--stage', 'staging']);
+      expect(doc).toMatchObject({ name, version: 'v1', stage: 'staging', target: 'docker' });
+    }
+    const digests = new Set<string>();
+    for (const name of names) {
+      const s = await cliJson<StatusDoc>(ws, ['deploy', 'status', '--name', name]);
+      const v1 = s.versions[0];
+      expect(v1?.artifacts['image']).toBe(expected[name]);
+      const digest = String(v1?.lineage['image_digest']);
+      digests.add(digest);
+      // The tag points at this model's image, labelled with the exact (case-kept) name.
+      expect(await client.imageId(expected[name] ?? '')).toBe(digest);
+      const image = await client.docker.getImage(digest).inspect();
+      expect(image.Config.Labels['frameworm.model']).toBe(name);
+      const compose = fs.readFileSync(path.join(ws, 'deploy/generated', name, 'docker-compose.yml'), 'utf8');
+      expect(compose).toContain(`image: "${expected[name] ?? ''}"`);
+      expect(compose).toContain(`FRAMEWORM_MODEL_NAME: "${name}"`);
+    }
+    expect(digests.size).toBe(2);
+    const project = (name: string): string => /^name: "(.+)"$/m.exec(fs.readFileSync(path.join(ws, 'deploy/generated', name, 'docker-compose.yml'), 'utf8'))?.[1] ?? '';
+    expect(project('PROBE-Upper')).not.toBe(project('probe-upper'));
+  }, 900_000);
 });

@@ -29,7 +29,10 @@ describe('generated docker files', () => {
     expect(lintDockerfile(dockerfile)).toEqual([]);
     expect(lintCompose(compose)).toEqual([]);
     expect(compose).toContain('"127.0.0.1:18123:8080"');
-    expect(compose).toContain('image: "frameworm/faces:v2"');
+    // 'Faces' is not a lowercase reference: its repository carries a hash of the exact name.
+    expect(compose).toMatch(/^ {4}image: "frameworm\/faces-[0-9a-f]{8}:v2"$/m);
+    expect(compose).toMatch(/^name: "faces-[0-9a-f]{8}"$/m);
+    expect(compose).toMatch(/^ {4}pids_limit: 256$/m);
     expect(compose).toContain('INSTALL_DEPS: "0"');
     expect(compose).not.toMatch(/\{\{/);
     // The weights are the last layer; few instructions (vfs makes each one cost seconds).
@@ -56,7 +59,7 @@ describe('generated docker files', () => {
 
   it('a bad compose file fails the lint', () => {
     const bad = 'services:\n  m:\n    image: "x:1"\n    ports:\n      - "8000:8080"\n    privileged: true\n';
-    expect(rules(lintCompose(bad))).toEqual(['cap-drop', 'healthcheck', 'logging', 'no-new-privileges', 'ports-localhost', 'privileged', 'read-only', 'restart']);
+    expect(rules(lintCompose(bad))).toEqual(['cap-drop', 'healthcheck', 'logging', 'no-new-privileges', 'pids-limit', 'ports-localhost', 'privileged', 'read-only', 'restart']);
   });
 
   it('the offline base image tag is a hash of its Dockerfile', () => {
