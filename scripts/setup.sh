@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# package.json's allowScripts already denies these two packages' install scripts on npm 11.19+;
+# the variables cover an npm that ignores allowScripts. They live here, not in .npmrc: npm warns
+# about every key it does not know there ("Unknown project config"), on every npm command.
 export ONNXRUNTIME_NODE_INSTALL=skip   # its CPU binaries ship in the package; the script only fetches CUDA parts
 export ELECTRON_SKIP_BINARY_DOWNLOAD=1 # the electron package is installed for its types only
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../workspace/private-files.js';
 
 /** What a running agent publishes so clients can find it: `.frameworm/agent.json`. */
 export interface AgentRecord {
@@ -36,6 +37,20 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * False when the process with this pid is known not to be a Frameworm agent: after a kill -9
+ * the record stays behind and the pid may be reused by an unrelated program, which must not be
+ * reported as an agent that does not answer. Without procfs there is no way to tell: true.
+ */
+export function looksLikeAgent(pid: number): boolean {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((arg) => /agent-main\.[jt]s$/.test(arg));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self/cmdline');
+  }
+}
+
 /** Reads the agent record, or null when there is none or its process is gone. */
 export function readAgentRecord(controlDir: string): AgentRecord | null {
   let text: string;
@@ -54,9 +69,9 @@ export function readAgentRecord(controlDir: string): AgentRecord | null {
 
 /** Publishes the agent record atomically, readable by the owner only (it holds the token). */
 export function writeAgentRecord(controlDir: string, record: AgentRecord): void {
-  fs.mkdirSync(controlDir, { recursive: true });
+  makePrivateDir(controlDir, { tighten: true });
   const tmp = `${infoPath(controlDir)}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(record, null, 2), { mode: 0o600 });
+  fs.writeFileSync(tmp, JSON.stringify(record, null, 2), { mode: PRIVATE_FILE_MODE });
   fs.renameSync(tmp, infoPath(controlDir));
 }
 
@@ -70,11 +85,11 @@ export function removeAgentRecord(controlDir: string): void {
  * The lock is a file created exclusively; its content is the owner's pid.
  */
 export function acquireControlLock(controlDir: string): () => void {
-  fs.mkdirSync(controlDir, { recursive: true });
+  makePrivateDir(controlDir, { tighten: true });
   const file = lockPath(controlDir);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: PRIVATE_FILE_MODE });
       return () => {
         try {
           if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file, { force: true });

@@ -2,24 +2,86 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AgentInfo, RestoreFailure } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import { loadDeployConfig } from '../config/deploy-config.js';
-import { agentLogPath, controlDirOf, processAlive, readAgentRecord, type AgentRecord } from './agent-files.js';
+import { makePrivateDir, openPrivateFile } from '../workspace/private-files.js';
+import { agentLogPath, controlDirOf, looksLikeAgent, processAlive, readAgentRecord, type AgentRecord } from './agent-files.js';
 import { RpcClient } from './rpc-client.js';
 
 const START_TIMEOUT_MS = 30_000;
+/**
+ * How long agent.info may stay silent before the agent counts as not answering. It answers
+ * from memory at once; only a stopped, starved or descriptor-exhausted agent takes this long.
+ */
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** A running agent that answered: a client for it, its record and its agent.info. */
+export interface FoundAgent {
+  readonly client: RpcClient;
+  readonly record: AgentRecord;
+  readonly info: AgentInfo;
+}
+
+/**
+ * What is known about the workspace's agent: running (answered agent.info), not running (no
+ * record, or its process is gone or is not an agent), or not answering (its process is alive,
+ * but the RPC is refused, reset or silent).
+ */
+export type AgentProbe =
+  | ({ readonly state: 'running' } & FoundAgent)
+  | { readonly state: 'not_running' }
+  | { readonly state: 'not_answering'; readonly record: AgentRecord; readonly reason: string };
+
+/** Asks the workspace's agent for agent.info and says which of the three states it is in. */
+export async function probeAgent(workspaceRoot: string): Promise<AgentProbe> {
+  const record = readAgentRecord(controlDirOf(workspaceRoot));
+  // A record left by a killed agent whose pid now belongs to another program is no agent.
+  if (!record || !looksLikeAgent(record.pid)) return { state: 'not_running' };
+  const probe = new RpcClient(record.port, record.token, { silenceTimeoutMs: PROBE_TIMEOUT_MS });
+  try {
+    const info = await probe.invoke('agent.info', {});
+    return { state: 'running', client: new RpcClient(record.port, record.token), record, info };
+  } catch (err) {
+    // It may have exited while we asked (agent stop racing us): that is "not running".
+    if (!processAlive(record.pid)) return { state: 'not_running' };
+    return { state: 'not_answering', record, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
 
 /** A client for the workspace's running agent, or null when none answers. */
-export async function findAgent(workspaceRoot: string): Promise<{ client: RpcClient; record: AgentRecord } | null> {
-  const record = readAgentRecord(controlDirOf(workspaceRoot));
-  if (!record) return null;
-  const client = new RpcClient(record.port, record.token);
-  try {
-    await client.invoke('agent.info', {});
-    return { client, record };
-  } catch {
-    return null;
-  }
+export async function findAgent(workspaceRoot: string): Promise<FoundAgent | null> {
+  const probe = await probeAgent(workspaceRoot);
+  return probe.state === 'running' ? probe : null;
+}
+
+/** The error for an agent whose process runs but whose RPC does not answer (exit 9). */
+export function notAnsweringError(probe: { readonly record: AgentRecord; readonly reason: string }): FramewormError {
+  const { pid, port } = probe.record;
+  return new FramewormError(
+    'E_AGENT',
+    `the agent (pid ${pid}) is running but not answering on 127.0.0.1:${port}: ${probe.reason}; it may be stopped, overloaded or out of file descriptors (frameworm agent stop ends it)`,
+    { pid, port },
+  );
+}
+
+/**
+ * The error for production deployments the agent could not restore when it started: E_PORT_IN_USE
+ * (exit 7) when every failure is a taken port, E_AGENT (exit 9) otherwise. Null when none failed.
+ */
+export function restoreFailureError(info: AgentInfo): FramewormError | null {
+  const failures: readonly RestoreFailure[] = info.restore_failures ?? [];
+  const [first] = failures;
+  if (!first) return null;
+  const describe = (f: RestoreFailure): string =>
+    `${f.name} ${f.version}${f.port === null ? '' : ` on port ${f.port}`} (${f.message})`;
+  const code = failures.every((f) => f.code === 'E_PORT_IN_USE') ? 'E_PORT_IN_USE' : 'E_AGENT';
+  return new FramewormError(
+    code,
+    `the agent (pid ${info.pid}) runs, but could not restore production deployment ${failures.map(describe).join('; ')}; ` +
+      'fix that, then restart the agent (frameworm agent stop, then frameworm agent start)',
+    { restore_failures: failures },
+  );
 }
 
 function agentEntry(): { file: string; execArgv: string[] } {
@@ -35,12 +97,13 @@ function agentEntry(): { file: string; execArgv: string[] } {
  *
  * The agent outlives the CLI: it is detached, its output goes to `.frameworm/agent.log`.
  */
-export async function startAgent(workspaceRoot: string): Promise<{ client: RpcClient; record: AgentRecord }> {
+export async function startAgent(workspaceRoot: string): Promise<FoundAgent> {
   checkWorkspace(workspaceRoot);
   const controlDir = controlDirOf(workspaceRoot);
-  fs.mkdirSync(controlDir, { recursive: true });
+  makePrivateDir(controlDir, { tighten: true });
   const logFile = agentLogPath(controlDir);
-  const logFd = fs.openSync(logFile, 'a');
+  // The log names models, paths and errors: owner-only like the rest of .frameworm/.
+  const logFd = openPrivateFile(logFile, 'a');
   const logStart = fs.fstatSync(logFd).size;
   const { file, execArgv } = agentEntry();
   const child = spawn(process.execPath, [...execArgv, file, '--workspace', workspaceRoot], {
@@ -95,10 +158,22 @@ function checkWorkspace(workspaceRoot: string): void {
   loadDeployConfig(workspaceRoot);
 }
 
-/** The running agent, started in the background when there is none. */
-export async function ensureAgent(workspaceRoot: string): Promise<RpcClient> {
+/**
+ * The running agent, started in the background when there is none. An agent that runs but does
+ * not answer is an error (starting a second one would only fail on the lock). When this call
+ * started the agent and a production deployment could not be restored, `warn` hears about it:
+ * the command itself goes on (it may be the one that fixes it).
+ */
+export async function ensureAgent(
+  workspaceRoot: string,
+  warn: (line: string) => void = (line) => process.stderr.write(`frameworm: warning: ${line}\n`),
+): Promise<RpcClient> {
   checkWorkspace(workspaceRoot);
-  const found = await findAgent(workspaceRoot);
-  if (found) return found.client;
-  return (await startAgent(workspaceRoot)).client;
+  const probe = await probeAgent(workspaceRoot);
+  if (probe.state === 'running') return probe.client;
+  if (probe.state === 'not_answering') throw notAnsweringError(probe);
+  const started = await startAgent(workspaceRoot);
+  const failed = restoreFailureError(started.info);
+  if (failed) warn(failed.message);
+  return started.client;
 }

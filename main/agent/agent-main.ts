@@ -3,6 +3,7 @@
  * loopback RPC while deployments, metrics and (later) the rollback watcher keep running.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { toFramewormError } from '../common/errors.js';
 import { acquireControlLock, controlDirOf, removeAgentRecord, writeAgentRecord } from './agent-files.js';
@@ -11,6 +12,20 @@ import { RpcServer } from './rpc-server.js';
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+/**
+ * The soft limit on open files, for the log. Node raises the soft limit to the hard limit when
+ * it starts (it cannot call setrlimit later), so this is the most the agent can get; endpoint
+ * connection caps keep below it so the control RPC always has descriptors left.
+ */
+function openFilesLimit(): string {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return line?.split(/\s{2,}/)[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Runs the agent until it is asked to stop or receives SIGTERM/SIGINT. */
@@ -42,7 +57,9 @@ export async function runAgent(workspaceRoot: string): Promise<void> {
       token,
     );
     const port = await server.listen(0);
-    await plane.deployments.restore(log);
+    for (const warning of plane.configWarnings) log(`warning: ${warning}`);
+    log(`open files limit: ${openFilesLimit()}`);
+    await plane.restore(log);
     writeAgentRecord(controlDir, { pid: process.pid, port, token, workspace: root, started_at: new Date().toISOString() });
     log(`agent ${process.pid} listening on 127.0.0.1:${port} for ${root}`);
   } catch (err) {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { ChannelArgs, ChannelResult, ContractError, ProgressEvent, RequestChannel } from '../../preload/contract.js';
 import { REQUEST_CHANNELS } from '../../preload/contract.js';
@@ -18,6 +18,17 @@ export type HandlerTable = {
 };
 
 const MAX_RPC_BODY = 1024 * 1024;
+/**
+ * Open RPC connections at most. The CLI uses one per command and the GUI a few. Past the cap the
+ * oldest connection that never sent a request is dropped for the new one: a flood of idle
+ * connections can neither take the descriptors that endpoints and the agent's own files need,
+ * nor lock `agent status` and `agent stop` out (a real client sends its request at once).
+ */
+export const MAX_RPC_CONNECTIONS = 64;
+// A request (headers and the small JSON body) must arrive promptly; the answer may stream for
+// as long as the operation runs, which these limits do not touch.
+const RPC_HEADERS_TIMEOUT_MS = 10_000;
+const RPC_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Serialises an error for the wire: code, one-line message, optional detail. */
 export function toContractError(err: unknown): ContractError {
@@ -32,12 +43,34 @@ export function toContractError(err: unknown): ContractError {
  */
 export class RpcServer {
   private readonly server: http.Server;
+  /** Every open connection, and those that have not sent a request yet (oldest first). */
+  private readonly open = new Set<Socket>();
+  private readonly silent = new Set<Socket>();
 
   constructor(
     private readonly handlers: HandlerTable,
     private readonly token: string,
   ) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer(
+      { headersTimeout: RPC_HEADERS_TIMEOUT_MS, requestTimeout: RPC_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 2_000 },
+      (req, res) => void this.handle(req, res),
+    );
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    this.server.on('request', (req: http.IncomingMessage) => this.silent.delete(req.socket));
+  }
+
+  /** Applies MAX_RPC_CONNECTIONS: evicts the oldest silent connection, else the new one. */
+  private admit(socket: Socket): void {
+    this.open.add(socket);
+    this.silent.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      this.silent.delete(socket);
+    });
+    if (this.open.size <= MAX_RPC_CONNECTIONS) return;
+    // Sets iterate in insertion order: the first silent socket is the one idle the longest.
+    const oldest = this.silent.values().next().value;
+    (oldest !== undefined && oldest !== socket ? oldest : socket).destroy();
   }
 
   /** Listens on 127.0.0.1 and resolves with the port. */

@@ -1,5 +1,6 @@
 import type { ProgressEvent } from '../../preload/contract.js';
 import { toFramewormError } from '../common/errors.js';
+import { configFileWarnings } from '../config/deploy-config.js';
 
 /** How a command prints: one JSON document on stdout with --json, human text otherwise. */
 export interface Output {
@@ -30,6 +31,20 @@ export function reportError(err: unknown, stderr: NodeJS.WriteStream = process.s
   const line = e.message.replace(/\s*\n\s*/g, ' ');
   stderr.write(`frameworm: error: ${line}\n`);
   return e.exitCode;
+}
+
+/** Prints one warning line on stderr (stdout stays the command's result, JSON or text). */
+export function warn(line: string, stderr: NodeJS.WriteStream = process.stderr): void {
+  stderr.write(`frameworm: warning: ${line.replace(/\s*\n\s*/g, ' ')}\n`);
+}
+
+/**
+ * Warns about every unknown key in the workspace's config file (typos would otherwise do
+ * nothing, silently). Called before every command, whatever it is: the agent reads the same
+ * file but its log is not where anyone looks.
+ */
+export function warnAboutConfig(workspaceRoot: string, stderr: NodeJS.WriteStream = process.stderr): void {
+  for (const line of configFileWarnings(workspaceRoot)) warn(line, stderr);
 }
 
 /** Renders rows as an aligned text table. */

@@ -6,8 +6,9 @@
  * typed and what would be accepted, independent of zod's wording.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { FramewormError } from '../common/errors.js';
 import { isJsonObject, type JsonObject } from '../events/json.js';
@@ -34,6 +35,8 @@ export type DeployConfig = {
   readonly registry_path: string;
   readonly slack_webhook_url: string | null;
   readonly cooldown_s: number;
+  /** Fewest requests (user + probe, in flight included) that make a rollback check conclusive. */
+  readonly min_requests_per_check: number;
   readonly probe: { readonly enabled: boolean; readonly interval_s: number };
   readonly host: string;
   readonly port_range_start: number;
@@ -69,13 +72,49 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
+/**
+ * True for an IP literal (v4 or v6) or a DNS host name made of RFC 1123 labels. Anything else
+ * (spaces, `;`, URLs, `host:port`) would only fail much later, at the first listen.
+ */
+export function isHostOrIp(value: string): boolean {
+  if (net.isIP(value) !== 0) return true;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return false;
+  // All digits and dots is a malformed IPv4 address (999.1.1.1), not a name.
+  if (/^[0-9.]+$/.test(name)) return false;
+  return name.split('.').every((label) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
+}
+
+// Upper bounds. Timers go through setTimeout, which silently turns any delay above 2^31-1 ms
+// (24.8 days) into 1 ms, so every duration stays well below that; counts are capped where a
+// typo (an extra zero or two) would exhaust threads or memory instead of failing here.
+const DAY_S = 86_400;
+const DAY_MS = DAY_S * 1000;
+const WEEK_S = 7 * DAY_S;
+/** Most inference worker threads per loaded model. */
+export const MAX_INFERENCE_WORKERS = 64;
+/** Most onnxruntime intra-op threads per inference worker. */
+export const MAX_INFERENCE_THREADS = 64;
+const MAX_BATCH_SIZE = 65_536;
+// A JSON body is decoded as one string; V8 strings stop at about 512 MiB.
+const MAX_BODY_BYTES = 256 * 1024 * 1024;
+const MAX_CONTAINER_MEMORY_MB = 1_048_576; // 1 TiB
+const MAX_ROLLBACK_CHECKS = 1000;
+const MAX_MIN_REQUESTS_PER_CHECK = 1_000_000;
+// The config file is small by nature; a huge one is a mistake (or an attack on the parser).
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+// Alias uses allowed while turning the YAML into values: a real config has none or a few; a
+// "billion laughs" document needs many to expand exponentially.
+const MAX_ALIAS_COUNT = 100;
+
 const positive = () => z.number().positive();
-const intAtLeast = (min: number) => z.number().int().min(min);
+const positiveAtMost = (max: number) => z.number().positive().max(max);
+const intBetween = (min: number, max: number) => z.number().int().min(min).max(max);
 const nonEmpty = () => z.string().trim().min(1);
 
 const probeSchema = z.object({
   enabled: z.boolean().default(false),
-  interval_s: positive().default(10),
+  interval_s: positiveAtMost(DAY_S).default(10),
 });
 
 // Defaults are factories so no two parses share (and could alias) the same array object.
@@ -84,28 +123,29 @@ const deploySchema = z.object({
   quantize: z.boolean().default(false),
   latency_threshold_ms: positive().default(2000),
   error_rate_threshold: z.number().min(0).max(1).default(0.1),
-  rollback_checks: intAtLeast(1).default(3),
-  monitor_interval_s: positive().default(30),
+  rollback_checks: intBetween(1, MAX_ROLLBACK_CHECKS).default(3),
+  monitor_interval_s: positiveAtMost(DAY_S).default(30),
   alert_on: z.array(z.enum(ALERT_CHANNELS)).default((): AlertChannel[] => ['slack', 'log']),
   log_path: nonEmpty().default('experiments/deploy_logs'),
   registry_path: nonEmpty().default('experiments/model_registry'),
   slack_webhook_url: z.string().refine(isHttpUrl).nullable().default(null),
-  cooldown_s: z.number().min(0).default(300),
+  cooldown_s: z.number().min(0).max(WEEK_S).default(300),
+  min_requests_per_check: intBetween(1, MAX_MIN_REQUESTS_PER_CHECK).default(20),
   probe: probeSchema.default(() => ({ enabled: false, interval_s: 10 })),
-  host: nonEmpty().default('127.0.0.1'),
+  host: z.string().refine(isHostOrIp).default('127.0.0.1'),
   port_range_start: z.number().int().min(1).max(65535).default(8000),
   docker_base_image: nonEmpty().default('python:3.11-slim-bookworm'),
   docker_socket: nonEmpty().nullable().default(null),
   server_runtime: z.enum(['onnxruntime', 'torch']).default('onnxruntime'),
-  container_ready_timeout_s: positive().default(180),
-  container_memory_mb: intAtLeast(64).default(2048),
+  container_ready_timeout_s: positiveAtMost(DAY_S).default(180),
+  container_memory_mb: intBetween(64, MAX_CONTAINER_MEMORY_MB).default(2048),
   python_path: nonEmpty().nullable().default(null),
-  max_body_bytes: intAtLeast(1).default(10_485_760),
-  request_timeout_ms: positive().default(30_000),
-  max_batch_size: intAtLeast(1).default(64),
-  inference_threads: intAtLeast(1).default(1),
-  inference_workers: intAtLeast(1).nullable().default(null),
-  metrics_window_s: positive().default(60),
+  max_body_bytes: intBetween(1, MAX_BODY_BYTES).default(10_485_760),
+  request_timeout_ms: positiveAtMost(DAY_MS).default(30_000),
+  max_batch_size: intBetween(1, MAX_BATCH_SIZE).default(64),
+  inference_threads: intBetween(1, MAX_INFERENCE_THREADS).default(1),
+  inference_workers: intBetween(1, MAX_INFERENCE_WORKERS).nullable().default(null),
+  metrics_window_s: positiveAtMost(DAY_S).default(60),
   default_stage: z.enum(DEFAULT_STAGES).default('production'),
 });
 
@@ -122,31 +162,32 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   quantize: 'true or false',
   latency_threshold_ms: 'a number > 0',
   error_rate_threshold: 'a number from 0 to 1',
-  rollback_checks: 'an integer >= 1',
-  monitor_interval_s: 'a number > 0',
+  rollback_checks: `an integer from 1 to ${MAX_ROLLBACK_CHECKS}`,
+  monitor_interval_s: `a number > 0 and at most ${DAY_S} (one day)`,
   alert_on: 'a list of slack, log, tray',
   'alert_on[]': 'one of slack, log, tray',
   log_path: 'a non-empty path string',
   registry_path: 'a non-empty path string',
   slack_webhook_url: 'an http(s) URL or null',
-  cooldown_s: 'a number >= 0',
+  cooldown_s: `a number from 0 to ${WEEK_S} (one week)`,
+  min_requests_per_check: `an integer from 1 to ${MAX_MIN_REQUESTS_PER_CHECK}`,
   probe: 'a mapping with enabled (true/false) and interval_s (number > 0)',
   'probe.enabled': 'true or false',
-  'probe.interval_s': 'a number > 0',
-  host: 'a non-empty host name or IP address',
+  'probe.interval_s': `a number > 0 and at most ${DAY_S} (one day)`,
+  host: "an IP address (e.g. 127.0.0.1, ::1) or a host name of dot-separated labels of letters, digits and '-'",
   port_range_start: 'an integer from 1 to 65535',
   docker_base_image: "a non-empty image reference, or 'offline' to build one from Debian packages",
   docker_socket: 'a path to the Docker daemon socket, or null (DOCKER_HOST, else /var/run/docker.sock)',
   server_runtime: 'one of onnxruntime, torch',
-  container_ready_timeout_s: 'a number > 0',
-  container_memory_mb: 'an integer >= 64',
+  container_ready_timeout_s: `a number > 0 and at most ${DAY_S} (one day)`,
+  container_memory_mb: `an integer from 64 to ${MAX_CONTAINER_MEMORY_MB}`,
   python_path: 'a non-empty path string or null',
-  max_body_bytes: 'an integer >= 1',
-  request_timeout_ms: 'a number > 0',
-  max_batch_size: 'an integer >= 1',
-  inference_threads: 'an integer >= 1',
-  inference_workers: 'an integer >= 1, or null for min(2, available cores)',
-  metrics_window_s: 'a number > 0',
+  max_body_bytes: `an integer from 1 to ${MAX_BODY_BYTES} (256 MiB)`,
+  request_timeout_ms: `a number > 0 and at most ${DAY_MS} (one day)`,
+  max_batch_size: `an integer from 1 to ${MAX_BATCH_SIZE}`,
+  inference_threads: `an integer from 1 to ${MAX_INFERENCE_THREADS}`,
+  inference_workers: `an integer from 1 to ${MAX_INFERENCE_WORKERS}, or null for min(2, available cores)`,
+  metrics_window_s: `a number > 0 and at most ${DAY_S} (one day)`,
   default_stage: 'one of production, staging',
 };
 
@@ -196,28 +237,59 @@ function levenshtein(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-function unknownKeyWarning(source: string, keyPath: string, key: string, known: readonly string[]): string {
-  const close = known
-    .map((k) => ({ k, d: levenshtein(key.toLowerCase(), k) }))
-    // Short keys get a small edit budget so "oops" is not "corrected" to "host".
-    .filter(({ d }) => d <= Math.min(3, Math.floor(key.length / 3)))
-    .sort((x, y) => x.d - y.d)[0];
-  const hint = close ? ` (did you mean ${close.k}?)` : '';
-  return `${source}: unknown key ${keyPath} is ignored${hint}`;
+/** The mapping shape behind a schema (through default / nullable / optional), or null for a leaf. */
+function shapeOf(schema: z.ZodType): Readonly<Record<string, z.ZodType>> | null {
+  let cur: z.ZodType = schema;
+  for (;;) {
+    if (cur instanceof z.ZodObject) return cur.shape as Record<string, z.ZodType>;
+    if (cur instanceof z.ZodDefault || cur instanceof z.ZodNullable || cur instanceof z.ZodOptional) {
+      cur = cur.unwrap() as z.ZodType;
+      continue;
+    }
+    return null;
+  }
 }
 
-function collectUnknownKeys(source: string, raw: Record<string, unknown>): string[] {
-  const warnings: string[] = [];
-  const known = Object.keys(deploySchema.shape);
-  for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) warnings.push(unknownKeyWarning(source, `deploy.${key}`, key, known));
+/** A key a misspelling may have meant: its name for comparison, and how to show it. */
+interface Candidate {
+  readonly key: string;
+  readonly shown: string;
+}
+
+/** The closest candidate within a small edit budget, so "oops" is not "corrected" to "host". */
+function closestKey(key: string, candidates: readonly Candidate[]): string | null {
+  const budget = Math.min(3, Math.max(1, Math.floor(key.length / 3)));
+  let best: { shown: string; d: number } | null = null;
+  for (const c of candidates) {
+    const d = c.key === key ? 0 : levenshtein(key.toLowerCase(), c.key);
+    if (d <= budget && (best === null || d < best.d)) best = { shown: c.shown, d };
   }
-  const probe = raw['probe'];
-  if (isJsonObject(probe)) {
-    const probeKnown = Object.keys(probeSchema.shape);
-    for (const key of Object.keys(probe)) {
-      if (!probeKnown.includes(key)) warnings.push(unknownKeyWarning(source, `deploy.probe.${key}`, key, probeKnown));
+  return best?.shown ?? null;
+}
+
+/**
+ * One warning per key the schema does not know, at any depth (probe.*, and every mapping a
+ * later key adds), each with the closest known key when one is near. At the top level a key
+ * that belongs inside a mapping (`interval_s`) is pointed there (`probe.interval_s`).
+ */
+function collectUnknownKeys(source: string, raw: Record<string, unknown>, shape: Readonly<Record<string, z.ZodType>>, prefix: string): string[] {
+  const warnings: string[] = [];
+  const known: Candidate[] = Object.keys(shape).map((k) => ({ key: k, shown: k }));
+  const nested: Candidate[] = [];
+  if (prefix === 'deploy') {
+    for (const [k, child] of Object.entries(shape)) {
+      for (const inner of Object.keys(shapeOf(child) ?? {})) nested.push({ key: inner, shown: `${k}.${inner}` });
     }
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    const schema = shape[key];
+    if (schema === undefined) {
+      const hint = closestKey(key, known) ?? closestKey(key, nested);
+      warnings.push(`${source}: unknown key ${prefix}.${key}${hint ? ` (did you mean ${hint}?)` : ''}`);
+      continue;
+    }
+    const childShape = shapeOf(schema);
+    if (childShape && isJsonObject(value)) warnings.push(...collectUnknownKeys(source, value, childShape, `${prefix}.${key}`));
   }
   return warnings;
 }
@@ -229,12 +301,19 @@ function configError(source: string, problems: readonly string[]): FramewormErro
 }
 
 /**
- * Parses and validates the text of a deploy config file. `sourceName` prefixes every message
- * (normally `configs/deploy_config.yaml`). Throws FramewormError('E_CONFIG').
+ * Turns the file's text into plain values. Every failure is E_CONFIG naming the file (and the
+ * line where the parser knows it): syntax errors, aliases that expand too far ("billion
+ * laughs"), aliases to anchors that do not exist, nesting too deep for the parser.
  */
-export function parseDeployConfig(text: string, sourceName: string = CONFIG_RELATIVE_PATH): LoadedConfig {
-  // prettyErrors computes linePos; its message suffix " at line L, column C:" is stripped below.
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+function readYaml(text: string, sourceName: string): unknown {
+  let doc: ReturnType<typeof parseDocument>;
+  const lines = new LineCounter();
+  try {
+    // prettyErrors computes linePos; its message suffix " at line L, column C:" is stripped below.
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines });
+  } catch (err) {
+    throw new FramewormError('E_CONFIG', `${sourceName}: cannot be parsed as YAML: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const syntaxError = doc.errors[0];
   if (syntaxError) {
     const pos = syntaxError.linePos?.[0];
@@ -242,23 +321,64 @@ export function parseDeployConfig(text: string, sourceName: string = CONFIG_RELA
     const firstLine = (syntaxError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
     throw new FramewormError('E_CONFIG', `${where}: YAML syntax error: ${firstLine}`);
   }
-  const root: unknown = doc.toJS();
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/excessive alias count/i.test(message)) {
+      throw new FramewormError(
+        'E_CONFIG',
+        `${sourceName}: YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} alias uses; a "billion laughs" document?); write the values out instead`,
+      );
+    }
+    // An alias to an anchor that is not defined (before it) only fails here: find its line.
+    let where = sourceName;
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) !== undefined || !node.range) return undefined;
+        const pos = lines.linePos(node.range[0]);
+        where = `${sourceName}:${pos.line}:${pos.col}`;
+        return visit.BREAK;
+      },
+    });
+    throw new FramewormError('E_CONFIG', `${where}: YAML error: ${message}`);
+  }
+}
+
+/** The `deploy:` mapping of a parsed file, or null for an empty file; E_CONFIG when misshapen. */
+function deploySection(root: unknown, sourceName: string): { section: Record<string, unknown>; rootKeys: readonly string[] } | null {
   // An empty (or comments-only) file is treated like a missing one: all defaults.
-  if (root === null || root === undefined) return { config: DEFAULT_CONFIG, warnings: [] };
+  if (root === null || root === undefined) return null;
   if (!isJsonObject(root)) {
     throw configError(sourceName, [`the file must be a mapping with a root key deploy: (got ${showValue(root)})`]);
   }
   if (!('deploy' in root)) {
     throw configError(sourceName, ['the root key deploy: is missing (all settings live under deploy:)']);
   }
-  const warnings: string[] = Object.keys(root)
-    .filter((k) => k !== 'deploy')
-    .map((k) => `${sourceName}: unknown root key ${k} is ignored (settings live under deploy:)`);
   const section: unknown = root['deploy'] ?? {};
   if (!isJsonObject(section)) {
     throw configError(sourceName, [`deploy must be a mapping of settings (got ${showValue(section)})`]);
   }
-  warnings.push(...collectUnknownKeys(sourceName, section));
+  return { section, rootKeys: Object.keys(root) };
+}
+
+function warningsFor(sourceName: string, section: Record<string, unknown>, rootKeys: readonly string[]): string[] {
+  const warnings = rootKeys
+    .filter((k) => k !== 'deploy')
+    .map((k) => `${sourceName}: unknown root key ${k} (settings live under deploy:)`);
+  warnings.push(...collectUnknownKeys(sourceName, section, deploySchema.shape, 'deploy'));
+  return warnings;
+}
+
+/**
+ * Parses and validates the text of a deploy config file. `sourceName` prefixes every message
+ * (normally `configs/deploy_config.yaml`). Throws FramewormError('E_CONFIG').
+ */
+export function parseDeployConfig(text: string, sourceName: string = CONFIG_RELATIVE_PATH): LoadedConfig {
+  const parsed = deploySection(readYaml(text, sourceName), sourceName);
+  if (parsed === null) return { config: DEFAULT_CONFIG, warnings: [] };
+  const { section, rootKeys } = parsed;
+  const warnings = warningsFor(sourceName, section, rootKeys);
 
   const result = deploySchema.safeParse(section);
   if (!result.success) {
@@ -272,22 +392,49 @@ export function parseDeployConfig(text: string, sourceName: string = CONFIG_RELA
   return { config: deepFreeze(result.data), warnings };
 }
 
+/** The text of the config file, or null when there is none; E_CONFIG when it cannot be read. */
+function readConfigText(workspaceRoot: string): string | null {
+  const file = path.join(workspaceRoot, CONFIG_RELATIVE_PATH);
+  try {
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) throw new FramewormError('E_CONFIG', `${CONFIG_RELATIVE_PATH} is a folder, not a file`);
+    if (stat.size > MAX_CONFIG_FILE_BYTES) {
+      throw new FramewormError('E_CONFIG', `${CONFIG_RELATIVE_PATH} is ${stat.size} bytes; a deploy config is at most ${MAX_CONFIG_FILE_BYTES} bytes`);
+    }
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof FramewormError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    const why = code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? String(err)})`;
+    throw new FramewormError('E_CONFIG', `${CONFIG_RELATIVE_PATH} ${why}`);
+  }
+}
+
 /**
  * Loads `<workspaceRoot>/configs/deploy_config.yaml`. A missing file means all defaults.
  * Throws FramewormError('E_CONFIG') when the file exists but is unreadable or invalid.
  */
 export function loadDeployConfig(workspaceRoot: string): LoadedConfig {
-  const file = path.join(workspaceRoot, CONFIG_RELATIVE_PATH);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { config: DEFAULT_CONFIG, warnings: [] };
-    const why = code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? String(err)})`;
-    throw new FramewormError('E_CONFIG', `${CONFIG_RELATIVE_PATH} ${why}`);
-  }
+  const text = readConfigText(workspaceRoot);
+  if (text === null) return { config: DEFAULT_CONFIG, warnings: [] };
   return parseDeployConfig(text, CONFIG_RELATIVE_PATH);
+}
+
+/**
+ * The unknown-key warnings of the workspace's config file, whether or not its values are valid
+ * (a typo can be the reason a value is missing). Empty when the file is missing or cannot be
+ * parsed at all: the command that loads the config reports that as its error.
+ */
+export function configFileWarnings(workspaceRoot: string): readonly string[] {
+  try {
+    const text = readConfigText(workspaceRoot);
+    if (text === null) return [];
+    const parsed = deploySection(readYaml(text, CONFIG_RELATIVE_PATH), CONFIG_RELATIVE_PATH);
+    return parsed === null ? [] : warningsFor(CONFIG_RELATIVE_PATH, parsed.section, parsed.rootKeys);
+  } catch {
+    return [];
+  }
 }
 
 /**

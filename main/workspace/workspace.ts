@@ -8,30 +8,33 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import { CONFIG_RELATIVE_PATH, loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
+import { makePrivateDir } from './private-files.js';
 
 // One leading alphanumeric rules out '', '.', '..' and dot-files; no '/' or '\' anywhere rules
 // out traversal; 64 characters keeps paths, container names and DB keys manageable.
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const NAME_RULE = '1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit';
 
+// Names come from the command line (--name, --version, --shift), so a bad one is a usage error
+// (exit 2), not a bad input file (exit 4).
 function assertName(kind: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw new FramewormError('E_INPUT', `invalid ${kind} ${shown}: use ${NAME_RULE}`);
+    throw new FramewormError('E_USAGE', `invalid ${kind} ${shown}: use ${NAME_RULE}`);
   }
 }
 
-/** Throws E_INPUT unless `name` is a safe model name (it becomes a folder and file name). */
+/** Throws E_USAGE unless `name` is a safe model name (it becomes a folder and file name). */
 export function assertModelName(name: unknown): asserts name is string {
   assertName('model name', name);
 }
 
-/** Throws E_INPUT unless `version` is a safe version string (it becomes a folder name). */
+/** Throws E_USAGE unless `version` is a safe version string (it becomes a folder name). */
 export function assertVersionName(version: unknown): asserts version is string {
   assertName('version', version);
 }
 
-/** Throws E_INPUT unless `profile` is a safe drift-profile name. */
+/** Throws E_USAGE unless `profile` is a safe drift-profile name. */
 export function assertProfileName(profile: unknown): asserts profile is string {
   assertName('shift profile name', profile);
 }
@@ -127,18 +130,17 @@ export class Workspace {
     return path.join(this.root, '.frameworm');
   }
 
-  /** Creates the workspace's folders that do not exist yet (idempotent). */
+  /**
+   * Creates the workspace's folders that do not exist yet (idempotent).
+   *
+   * What the control plane keeps (registry, exports, logs, profiles, `.frameworm/`) is created
+   * owner-only (0700), `experiments/` included; `.frameworm/` is wholly ours and is narrowed
+   * even when it exists. `deploy/generated/` is meant to be shipped and keeps the umask's mode.
+   */
   ensureDirs(): void {
-    for (const dir of [
-      this.registryDir,
-      this.exportsDir,
-      this.logsDir,
-      this.shiftProfilesDir,
-      this.generatedRootDir,
-      this.controlDir,
-    ]) {
-      fs.mkdirSync(dir, { recursive: true });
-    }
+    for (const dir of [this.registryDir, this.exportsDir, this.logsDir, this.shiftProfilesDir]) makePrivateDir(dir);
+    makePrivateDir(this.controlDir, { tighten: true });
+    fs.mkdirSync(this.generatedRootDir, { recursive: true });
   }
 }
 

@@ -81,7 +81,7 @@ describe('deploy lifecycle through the CLI and the background agent', () => {
   it('refuses to promote a version that does not exist, changing nothing', async () => {
     const before = await snapshotState(ws);
     const r = await runCli(ws, ['deploy', 'promote', '--name', 'mlp', '--version', 'v9', '--stage', 'production']);
-    expect(r.code).not.toBe(0);
+    expect(r.code, r.stderr).toBe(5); // E_NOT_FOUND, not just any failure
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/v9/);
     expect(await snapshotState(ws)).toBe(before);

@@ -8,6 +8,7 @@ import {
 } from '../../../main/config/deploy-config.js';
 
 const SRC = 'configs/deploy_config.yaml';
+const HOST_FORM = "an IP address (e.g. 127.0.0.1, ::1) or a host name of dot-separated labels of letters, digits and '-'";
 
 function configError(text: string): FramewormError {
   try {
@@ -34,7 +35,7 @@ describe('defaults', () => {
     expect(config).toMatchObject({
       export_format: ['torchscript', 'onnx'], quantize: false, latency_threshold_ms: 2000, error_rate_threshold: 0.1,
       rollback_checks: 3, monitor_interval_s: 30, alert_on: ['slack', 'log'], log_path: 'experiments/deploy_logs',
-      registry_path: 'experiments/model_registry', slack_webhook_url: null, cooldown_s: 300,
+      registry_path: 'experiments/model_registry', slack_webhook_url: null, cooldown_s: 300, min_requests_per_check: 20,
       probe: { enabled: false, interval_s: 10 }, host: '127.0.0.1', port_range_start: 8000,
       docker_base_image: 'python:3.11-slim-bookworm', docker_socket: null, server_runtime: 'onnxruntime', container_ready_timeout_s: 180, container_memory_mb: 2048,
       python_path: null, max_body_bytes: 10485760,
@@ -74,33 +75,34 @@ describe('bad values name the key and the accepted form', () => {
     ['quantize: "yes"', 'deploy.quantize must be true or false (got "yes")'],
     ['error_rate_threshold: 1.5', 'deploy.error_rate_threshold must be a number from 0 to 1 (got 1.5)'],
     ['error_rate_threshold: -0.1', 'deploy.error_rate_threshold must be a number from 0 to 1 (got -0.1)'],
-    ['rollback_checks: 2.5', 'deploy.rollback_checks must be an integer >= 1 (got 2.5)'],
-    ['rollback_checks: 0', 'deploy.rollback_checks must be an integer >= 1 (got 0)'],
-    ['monitor_interval_s: -1', 'deploy.monitor_interval_s must be a number > 0 (got -1)'],
+    ['rollback_checks: 2.5', 'deploy.rollback_checks must be an integer from 1 to 1000 (got 2.5)'],
+    ['rollback_checks: 0', 'deploy.rollback_checks must be an integer from 1 to 1000 (got 0)'],
+    ['monitor_interval_s: -1', 'deploy.monitor_interval_s must be a number > 0 and at most 86400 (one day) (got -1)'],
     ['alert_on: [slack, email]', 'deploy.alert_on[1] must be one of slack, log, tray (got "email")'],
     ['alert_on: slack', 'deploy.alert_on must be a list of slack, log, tray (got "slack")'],
     ['log_path: ""', 'deploy.log_path must be a non-empty path string (got "")'],
     ['registry_path: 12', 'deploy.registry_path must be a non-empty path string (got 12)'],
     ['slack_webhook_url: ftp://x', 'deploy.slack_webhook_url must be an http(s) URL or null (got "ftp://x")'],
     ['slack_webhook_url: not a url', 'deploy.slack_webhook_url must be an http(s) URL or null (got "not a url")'],
-    ['cooldown_s: -5', 'deploy.cooldown_s must be a number >= 0 (got -5)'],
+    ['cooldown_s: -5', 'deploy.cooldown_s must be a number from 0 to 604800 (one week) (got -5)'],
+    ['min_requests_per_check: 0', 'deploy.min_requests_per_check must be an integer from 1 to 1000000 (got 0)'],
     ['probe: true', 'deploy.probe must be a mapping with enabled (true/false) and interval_s (number > 0) (got true)'],
     ['probe: {enabled: 1}', 'deploy.probe.enabled must be true or false (got 1)'],
-    ['probe: {interval_s: 0}', 'deploy.probe.interval_s must be a number > 0 (got 0)'],
-    ['host: ""', 'deploy.host must be a non-empty host name or IP address (got "")'],
+    ['probe: {interval_s: 0}', 'deploy.probe.interval_s must be a number > 0 and at most 86400 (one day) (got 0)'],
+    ['host: ""', `deploy.host must be ${HOST_FORM} (got "")`],
     ['port_range_start: 70000', 'deploy.port_range_start must be an integer from 1 to 65535 (got 70000)'],
     ['docker_base_image: [python]', `deploy.docker_base_image must be a non-empty image reference, or 'offline' to build one from Debian packages (got ["python"])`],
     ['docker_socket: ""', 'deploy.docker_socket must be a path to the Docker daemon socket, or null (DOCKER_HOST, else /var/run/docker.sock) (got "")'],
     ['server_runtime: tensorflow', 'deploy.server_runtime must be one of onnxruntime, torch (got "tensorflow")'],
-    ['container_ready_timeout_s: 0', 'deploy.container_ready_timeout_s must be a number > 0 (got 0)'],
-    ['container_memory_mb: 32', 'deploy.container_memory_mb must be an integer >= 64 (got 32)'],
+    ['container_ready_timeout_s: 0', 'deploy.container_ready_timeout_s must be a number > 0 and at most 86400 (one day) (got 0)'],
+    ['container_memory_mb: 32', 'deploy.container_memory_mb must be an integer from 64 to 1048576 (got 32)'],
     ['python_path: 3', 'deploy.python_path must be a non-empty path string or null (got 3)'],
-    ['max_body_bytes: 1.5', 'deploy.max_body_bytes must be an integer >= 1 (got 1.5)'],
-    ['request_timeout_ms: 0', 'deploy.request_timeout_ms must be a number > 0 (got 0)'],
-    ['max_batch_size: 0', 'deploy.max_batch_size must be an integer >= 1 (got 0)'],
-    ['inference_threads: many', 'deploy.inference_threads must be an integer >= 1 (got "many")'],
-    ['inference_workers: 0', 'deploy.inference_workers must be an integer >= 1, or null for min(2, available cores) (got 0)'],
-    ['metrics_window_s: null', 'deploy.metrics_window_s must be a number > 0 (got null)'],
+    ['max_body_bytes: 1.5', 'deploy.max_body_bytes must be an integer from 1 to 268435456 (256 MiB) (got 1.5)'],
+    ['request_timeout_ms: 0', 'deploy.request_timeout_ms must be a number > 0 and at most 86400000 (one day) (got 0)'],
+    ['max_batch_size: 0', 'deploy.max_batch_size must be an integer from 1 to 65536 (got 0)'],
+    ['inference_threads: many', 'deploy.inference_threads must be an integer from 1 to 64 (got "many")'],
+    ['inference_workers: 0', 'deploy.inference_workers must be an integer from 1 to 64, or null for min(2, available cores) (got 0)'],
+    ['metrics_window_s: null', 'deploy.metrics_window_s must be a number > 0 and at most 86400 (one day) (got null)'],
     ['default_stage: dev', 'deploy.default_stage must be one of production, staging (got "dev")'],
     ['default_stage: prod', 'deploy.default_stage must be one of production, staging (got "prod")'],
   ];
@@ -112,7 +114,7 @@ describe('bad values name the key and the accepted form', () => {
 
   it('reports every bad key, first one in front', () => {
     const err = configError('deploy:\n  quantize: 1\n  rollback_checks: x\n');
-    expect(err.message).toBe(`${SRC}: deploy.quantize must be true or false (got 1); deploy.rollback_checks must be an integer >= 1 (got "x")`);
+    expect(err.message).toBe(`${SRC}: deploy.quantize must be true or false (got 1); deploy.rollback_checks must be an integer from 1 to 1000 (got "x")`);
     expect(err.detail).toEqual({ problems: [expect.stringContaining('quantize'), expect.stringContaining('rollback_checks')] });
   });
 });
@@ -134,10 +136,10 @@ describe('file structure', () => {
     const { config, warnings } = parseDeployConfig('deploy:\n  latency_treshold_ms: 5\n  colour: blue\n  probe: {enable: true}\nextra: 1\n', SRC);
     expect(config).toEqual(DEFAULT_CONFIG);
     expect(warnings).toEqual([
-      `${SRC}: unknown root key extra is ignored (settings live under deploy:)`,
-      `${SRC}: unknown key deploy.latency_treshold_ms is ignored (did you mean latency_threshold_ms?)`,
-      `${SRC}: unknown key deploy.colour is ignored`,
-      `${SRC}: unknown key deploy.probe.enable is ignored (did you mean enabled?)`,
+      `${SRC}: unknown root key extra (settings live under deploy:)`,
+      `${SRC}: unknown key deploy.latency_treshold_ms (did you mean latency_threshold_ms?)`,
+      `${SRC}: unknown key deploy.colour`,
+      `${SRC}: unknown key deploy.probe.enable (did you mean enabled?)`,
     ]);
   });
 
@@ -145,7 +147,7 @@ describe('file structure', () => {
     const full = {
       export_format: ['onnx'], quantize: true, latency_threshold_ms: 150.5, error_rate_threshold: 0, rollback_checks: 5,
       monitor_interval_s: 0.5, alert_on: ['tray', 'log'], log_path: '/var/log/fw', registry_path: 'reg',
-      slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, probe: { enabled: true, interval_s: 2 },
+      slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, min_requests_per_check: 5, probe: { enabled: true, interval_s: 2 },
       host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', docker_socket: '/run/user/1000/docker.sock', server_runtime: 'torch',
       container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
       max_body_bytes: 1024, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
