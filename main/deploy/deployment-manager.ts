@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
-  ContainerStateView,
   DeployStartArgs,
   DeployStartResult,
   DeploymentStatus,
@@ -20,7 +19,6 @@ import type { DeployConfig } from '../config/deploy-config.js';
 import { configSnapshot } from '../config/deploy-config.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
-import { ContainerBackend } from '../docker/container-backend.js';
 import { assertImageableName } from '../docker/image-names.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
@@ -29,10 +27,12 @@ import { artifactHashes } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
 import { allocatePort } from './port-allocator.js';
 import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from './deploy-support.js';
-import { DockerTarget, type VersionImage } from './docker-target.js';
+import { DockerTarget } from './docker-target.js';
 import { datasetChecksum, normalizeDatasetChecksum } from './dataset-checksum.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { VersionLoader } from './version-loader.js';
+import { DockerDeploymentTarget } from './targets/docker.js';
+import { EmbeddedTarget } from './targets/embedded.js';
+import { TargetTable, type PreparedVersion } from './targets/target.js';
 
 type Progress = (event: ProgressEvent) => void;
 
@@ -58,7 +58,8 @@ export class DeploymentManager {
   private readonly mutex = new KeyedMutex();
   /** The docker target (images and containers of this workspace). */
   readonly docker: DockerTarget;
-  private readonly loader: VersionLoader;
+  /** Where versions run, one implementation per target (targets/). */
+  readonly targets: TargetTable;
   /** Per deployment name: what went wrong after a change committed, for the current operation's result. */
   private readonly warnings = new Map<string, string[]>();
   private readonly unsubscribeLog: () => void;
@@ -74,7 +75,7 @@ export class DeploymentManager {
       serving: (name, backend) => this.live.get(name)?.backend === backend,
       replace: (name, lost) => this.replaceLost(name, lost),
     });
-    this.loader = new VersionLoader(workspace, config, registry, this.docker);
+    this.targets = new TargetTable([new EmbeddedTarget(workspace, config), new DockerDeploymentTarget(workspace, registry, this.docker)]);
     // Operations on one name run one at a time, so a failure heard for a name belongs to the
     // operation running on it; the agent log gets it too.
     this.unsubscribeLog = registry.onLogFailure((f) => {
@@ -109,11 +110,9 @@ export class DeploymentManager {
 
   private async startLocked(args: DeployStartArgs, progress: Progress, signal?: AbortSignal): Promise<DeployStartResult> {
     const target: Target = args.target ?? (args.buildDocker ? 'docker' : 'embedded');
-    if (target === 'swarm') {
-      throw new FramewormError('E_USAGE', `target 'swarm' is not available in this build; use --target embedded or --target docker`);
-    }
     if (args.buildDocker && target !== 'docker') throw new FramewormError('E_USAGE', `--build-docker contradicts --target ${target}`);
-    if (args.baseImage !== undefined && target !== 'docker') throw new FramewormError('E_USAGE', '--base-image applies to the docker target only (add --build-docker)');
+    const runner = this.targets.get(target);
+    runner.validate(args);
     if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
     if (args.dataset !== undefined && args.datasetChecksum !== undefined) {
       throw new FramewormError('E_USAGE', '--dataset and --dataset-checksum are alternatives: give one');
@@ -121,8 +120,7 @@ export class DeploymentManager {
     const givenChecksum = args.datasetChecksum !== undefined ? normalizeDatasetChecksum(args.datasetChecksum) : null;
     const stage = args.stage ?? this.config.default_stage;
     if (args.port !== undefined) this.checkPortChange(args.name, args.port);
-    // A dead daemon is reported before anything is exported or built.
-    if (target === 'docker') await this.docker.connect();
+    await runner.preflight();
 
     progress({ step: 'inspect', message: `inspecting ${args.model}`, value: 0.1 });
     const report = await inspectModelFile(args.model);
@@ -154,7 +152,7 @@ export class DeploymentManager {
     // a failed deploy leaves the registry and the event log exactly as they were.
     const exportDir = this.workspace.exportDir(args.name, version);
     let backend: Backend | null = null;
-    let image: VersionImage | null = null;
+    let built: PreparedVersion | null = null;
     /** Set once the registry change is committed: after that, failures are reported, never compensated. */
     let committed = false;
     try {
@@ -176,29 +174,19 @@ export class DeploymentManager {
       });
       const { manifest, modelPath } = prepared;
       const gitCommit = workspaceGitCommit(this.workspace.root);
-      if (target === 'docker') {
-        image = await this.docker.build(
-          {
-            name: args.name,
-            version,
-            type,
-            exportDir,
-            ...(args.baseImage !== undefined ? { baseImage: args.baseImage } : {}),
-            ...(live ? { composePort: live.port } : {}),
-            lineage: { checkpoint_sha256: report.sha256, git_commit: gitCommit, dataset_checksum: datasetSha },
-          },
-          progress,
-          signal,
-        );
-        progress({ step: 'build', message: `built ${image.tag} (${image.id.slice(7, 19)}, ${Math.round(image.sizeBytes / 1e6)} MB) in ${image.buildSeconds.toFixed(1)} s`, value: 0.55 });
-      }
+      const ready = await runner.prepare(
+        {
+          name: args.name, version, type, exportDir, modelPath, args,
+          port: live?.port ?? null,
+          lineage: { checkpoint_sha256: report.sha256, git_commit: gitCommit, dataset_checksum: datasetSha },
+        },
+        progress,
+        signal,
+      );
+      built = ready;
       if (live) {
-        if (image) {
-          backend = await this.docker.run({ name: args.name, version, type, image }, progress, signal);
-        } else {
-          progress({ step: 'load', message: `loading ${version} into the embedded runtime`, value: 0.5 });
-          backend = await this.loader.loadEmbedded(args.name, version, type, modelPath);
-        }
+        progress({ step: 'load', message: `starting ${version} on the ${target} target`, value: 0.6 });
+        backend = await ready.load(progress, signal);
       }
 
       progress({ step: 'register', message: `registering ${args.name} ${version}`, value: 0.8 });
@@ -209,7 +197,7 @@ export class DeploymentManager {
           version,
           type,
           target,
-          artifacts: image ? { ...prepared.files, image: image.tag, base_image: image.baseImage } : prepared.files,
+          artifacts: { ...prepared.files, ...ready.artifacts },
           lineage: {
             checkpoint_sha256: report.sha256,
             source_path: path.resolve(args.model),
@@ -220,7 +208,8 @@ export class DeploymentManager {
             epoch: epochOf(report),
             dataset_checksum: datasetSha,
             artifact_hashes: artifactHashes(manifest),
-            image_digest: image?.id ?? null,
+            image_digest: null,
+            ...ready.lineage,
           },
           actor,
         });
@@ -240,7 +229,7 @@ export class DeploymentManager {
         });
         committed = true;
         fs.rmSync(inFlightMarker(exportDir), { force: true });
-        if (image) this.docker.publishGenerated(args.name, image);
+        ready.commit();
         return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
       }
       const endpoint = this.urlFor(live.port);
@@ -259,7 +248,7 @@ export class DeploymentManager {
       const serving = backend;
       backend = null;
       await this.switchTo(live, serving);
-      if (image) this.docker.publishGenerated(args.name, image);
+      ready.commit();
       progress({ step: 'ready', message: `${args.name} ${version} is ready at ${endpoint}`, value: 1 });
       return { name: args.name, version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null, export_dir: exportDir };
     } catch (err) {
@@ -269,10 +258,7 @@ export class DeploymentManager {
       }
       // A failed deploy leaves nothing registered and nothing half-made on disk.
       if (backend) await backend.dispose().catch(() => {});
-      if (image) {
-        await this.docker.removeImage(image.id);
-        this.docker.discardGenerated(args.name, image);
-      }
+      if (built) await built.discard().catch(() => {});
       this.closeIdleEndpoint(args.name);
       fs.rmSync(exportDir, { recursive: true, force: true });
       fs.rmSync(inFlightMarker(exportDir), { force: true });
@@ -304,7 +290,7 @@ export class DeploymentManager {
         if (target.stage === 'archived') {
           throw new FramewormError('E_CONFLICT', `${args.name} ${args.version} is archived: archived → production is only allowed by a rollback (frameworm deploy rollback --name ${args.name})`);
         }
-        const backend = await this.loader.load(target, progress, signal);
+        const backend = await this.loadVersion(target, progress, signal);
         let live: LiveDeployment;
         let archived: VersionRecord | null;
         try {
@@ -342,7 +328,7 @@ export class DeploymentManager {
       try {
         // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
-        backend = await this.loader.load(to, progress, signal);
+        backend = await this.loadVersion(to, progress, signal);
         live = await this.ensureEndpoint(args.name);
         // Stage changes, endpoint and the `rollback` event commit together (DESIGN §7's JSONL line).
         this.registry.rollback(args.name, {
@@ -395,7 +381,8 @@ export class DeploymentManager {
     assertModelName(name);
     const model = this.registry.requireModel(name);
     const live = this.live.get(name);
-    const container: ContainerStateView | null = live?.backend instanceof ContainerBackend ? await live.backend.state() : null;
+    const servingTarget = live?.backend ? this.registry.getVersion(name, live.backend.version)?.target : undefined;
+    const container = live?.backend && servingTarget && this.targets.has(servingTarget) ? await this.targets.get(servingTarget).describe(live.backend) : null;
     return {
       name,
       endpoint: this.endpointUrl(name),
@@ -428,43 +415,32 @@ export class DeploymentManager {
     this.registry.flushAllLogs();
     const removedExports = this.removeUnregisteredExports();
     if (removedExports.length > 0) log(`removed ${removedExports.length} partial export folder(s) of deploys that never committed: ${removedExports.join(', ')}`);
-    try {
-      // Images of builds a killed agent never registered (and their half-generated folders).
-      const left = await this.docker.removeLeftovers((model, version) => this.registry.getVersion(model, version) !== null);
-      if (left.images + left.folders > 0) log(`removed ${left.images} image(s) and ${left.folders} generated folder(s) of docker builds that were never registered`);
-    } catch (err) {
-      log(`cannot clean up unregistered images: ${toFramewormError(err).message}`);
-    }
     const models = this.registry.listModels();
-    if (models.some((m) => m.production && this.registry.getVersion(m.name, m.production)?.target === 'docker')) {
-      // Containers a crashed agent left behind are replaced, not adopted: their state is unknown.
-      try {
-        const removed = await this.docker.removeOrphans(new Set());
-        if (removed > 0) log(`removed ${removed} container(s) left by an earlier agent`);
-      } catch (err) {
-        log(`cannot clean up old containers: ${toFramewormError(err).message}`);
-      }
+    const productions = models
+      .map((m) => (m.production ? this.registry.getVersion(m.name, m.production) : null))
+      .filter((v): v is VersionRecord => v !== null);
+    const isRegistered = (model: string, version: string): boolean => this.registry.getVersion(model, version) !== null;
+    for (const t of this.targets.all()) {
+      await t.cleanUp(isRegistered, productions.some((v) => v.target === t.kind), log);
     }
-    for (const model of models) {
-      const production = model.production ? this.registry.getVersion(model.name, model.production) : null;
-      if (!production || (production.target !== 'embedded' && production.target !== 'docker')) continue;
+    for (const production of productions) {
       try {
-        await this.mutex.run(model.name, async () => {
-          const backend = await this.loader.load(production, () => {});
-          const live = await this.ensureEndpoint(model.name).catch(async (err: unknown) => {
+        await this.mutex.run(production.name, async () => {
+          const backend = await this.loadVersion(production, () => {});
+          const live = await this.ensureEndpoint(production.name).catch(async (err: unknown) => {
             await backend.dispose();
             throw err;
           });
           await this.switchTo(live, backend);
         });
-        this.registry.recordEvent(model.name, 'restore', { version: production.version, endpoint: this.endpointUrl(model.name) });
-        log(`restored ${model.name} ${production.version} at ${this.endpointUrl(model.name) ?? '?'}`);
+        this.registry.recordEvent(production.name, 'restore', { version: production.version, endpoint: this.endpointUrl(production.name) });
+        log(`restored ${production.name} ${production.version} at ${this.endpointUrl(production.name) ?? '?'}`);
       } catch (err) {
         const e = toFramewormError(err);
-        this.registry.recordEvent(model.name, 'restore_failed', { version: production.version, error: e.message });
-        log(`could not restore ${model.name} ${production.version}: ${e.message}`);
+        this.registry.recordEvent(production.name, 'restore_failed', { version: production.version, error: e.message });
+        log(`could not restore ${production.name} ${production.version}: ${e.message}`);
         // Returned so the agent can report it (agent.info): `agent start` must not say all is well.
-        failures.push({ name: model.name, version: production.version, port: this.registry.getModel(model.name)?.endpoint_port ?? null, code: e.code, message: e.message });
+        failures.push({ name: production.name, version: production.version, port: this.registry.getModel(production.name)?.endpoint_port ?? null, code: e.code, message: e.message });
       }
     }
     return failures;
@@ -520,7 +496,7 @@ export class DeploymentManager {
       const live = this.live.get(name);
       const record = this.registry.getVersion(name, lost.version);
       if (!live || live.backend !== lost || !record) return null;
-      const fresh = await this.loader.load(record, () => {});
+      const fresh = await this.loadVersion(record, () => {});
       if (this.live.get(name) !== live || live.backend !== lost) {
         await fresh.dispose();
         return null;
@@ -528,6 +504,11 @@ export class DeploymentManager {
       await this.switchTo(live, fresh);
       return fresh;
     });
+  }
+
+  /** Makes a registered version servable on its own target (never on another one). */
+  private loadVersion(record: VersionRecord, progress: Progress, signal?: AbortSignal): Promise<Backend> {
+    return this.targets.get(record.target).load(record, progress, signal);
   }
 
   /** Closes every endpoint and releases every loaded model. */
