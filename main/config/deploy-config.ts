@@ -48,6 +48,8 @@ export type DeployConfig = {
   readonly container_memory_mb: number;
   readonly python_path: string | null;
   readonly max_body_bytes: number;
+  /** Open connections per stable endpoint; more are closed at once (the agent's descriptors stay free). */
+  readonly max_connections: number;
   readonly request_timeout_ms: number;
   readonly max_batch_size: number;
   readonly inference_threads: number;
@@ -141,6 +143,7 @@ const deploySchema = z.object({
   container_memory_mb: intBetween(64, MAX_CONTAINER_MEMORY_MB).default(2048),
   python_path: nonEmpty().nullable().default(null),
   max_body_bytes: intBetween(1, MAX_BODY_BYTES).default(10_485_760),
+  max_connections: intBetween(16, 65_536).default(1024),
   request_timeout_ms: positiveAtMost(DAY_MS).default(30_000),
   max_batch_size: intBetween(1, MAX_BATCH_SIZE).default(64),
   inference_threads: intBetween(1, MAX_INFERENCE_THREADS).default(1),
@@ -183,6 +186,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   container_memory_mb: `an integer from 64 to ${MAX_CONTAINER_MEMORY_MB}`,
   python_path: 'a non-empty path string or null',
   max_body_bytes: `an integer from 1 to ${MAX_BODY_BYTES} (256 MiB)`,
+  max_connections: 'an integer from 16 to 65536',
   request_timeout_ms: `a number > 0 and at most ${DAY_MS} (one day)`,
   max_batch_size: `an integer from 1 to ${MAX_BATCH_SIZE}`,
   inference_threads: `an integer from 1 to ${MAX_INFERENCE_THREADS}`,

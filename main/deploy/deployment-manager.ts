@@ -533,6 +533,7 @@ export class DeploymentManager {
         host: this.config.host,
         port,
         maxBodyBytes: this.config.max_body_bytes,
+        maxConnections: this.config.max_connections,
         requestTimeoutMs: this.config.request_timeout_ms,
         recorder: { windowS: this.config.metrics_window_s },
       });

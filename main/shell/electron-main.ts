@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const workspace = process.env['FRAMEWORM_WORKSPACE'] ?? process.cwd();
   const releaseLock = acquireControlLock(controlDirOf(workspace));
   const plane = ControlPlane.open(workspace);
-  await plane.deployments.restore((line) => console.log(line));
+  await plane.restore((line) => console.log(line));
   hardenSession();
 
   const win = new BrowserWindow(secureWindowOptions(path.join(here, '../../preload/index.js')));
