@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { FramewormError } from '../common/errors.js';
 import { registerAgentCommands } from './agent-commands.js';
+import { registerAlertsCommands } from './alerts-commands.js';
 import { commonOf, withCommon } from './common-options.js';
 import { registerDeployCommands } from './deploy-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
@@ -20,6 +21,7 @@ function buildProgram(): Command {
   registerDeployCommands(program);
   registerAgentCommands(program);
   registerRegistryCommands(program);
+  registerAlertsCommands(program);
   withCommon(
     program
       .command('ui')

@@ -68,6 +68,37 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_by_model ON events(model_id, id);
     `,
   },
+  {
+    version: 2,
+    description: 'alert outbox and the alert router cursor',
+    // No foreign keys: a pending alert must survive its model being deleted, and the outbox
+    // keeps its own copy of the message. UNIQUE (event_id, channel) is the deduplication key.
+    // next_attempt_at is epoch milliseconds (compared with the delivery clock, not ISO text).
+    sql: `
+      CREATE TABLE alert_outbox (
+        id              INTEGER PRIMARY KEY,
+        event_id        INTEGER NOT NULL,
+        channel         TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        about_event     TEXT NOT NULL,
+        message         TEXT NOT NULL CHECK (json_valid(message)),
+        state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
+        tries           INTEGER NOT NULL DEFAULT 0,
+        waits           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      TEXT NOT NULL,
+        done_at         TEXT,
+        recorded        INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (event_id, channel)
+      );
+      CREATE INDEX alert_outbox_pending ON alert_outbox(state, next_attempt_at, id);
+      CREATE TABLE alert_cursor (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        last_event_id INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
