@@ -183,6 +183,9 @@ export interface RequestChannels {
   'deploy.rollback': [RollbackArgs, RollbackResult];
   'deploy.stop': [{ readonly name: string; readonly reason?: string }, StopResult];
   'deploy.inspect': [{ readonly model: string }, Readonly<Record<string, unknown>>];
+  'events.list': [EventsListArgs, readonly EventView[]];
+  /** Pushes `event` for each new event of the model until the caller goes away. */
+  'events.follow': [EventsFollowArgs, { readonly ended: true }];
 }
 
 export type RequestChannel = keyof RequestChannels;
@@ -197,11 +200,40 @@ export interface ProgressEvent {
   readonly value?: number;
 }
 
+/**
+ * One event of a model's history as it crosses the contract: the fixed envelope plus the
+ * event's own fields (main/events/event-types.ts is the typed union they come from).
+ */
+export interface EventView {
+  /** Row id in the registry's events table (null for a model that was never registered). */
+  readonly id: number | null;
+  readonly ts: string;
+  readonly model: string;
+  readonly event: string;
+  readonly [field: string]: unknown;
+}
+
+export interface EventsListArgs {
+  readonly name: string;
+  /** At most this many of the newest events (default 100, at most 10000). */
+  readonly limit?: number;
+}
+
+export interface EventsFollowArgs {
+  readonly name: string;
+  /** Deliver events with a larger id only (default: from now on). */
+  readonly after_id?: number;
+}
+
 /** Push channels: name → payload. */
 export interface PushChannels {
   progress: ProgressEvent & { readonly operation: string };
   'deployment.changed': { readonly name: string };
+  /** Committed events, as they happen. */
+  event: EventView;
 }
+
+export type PushChannel = keyof PushChannels;
 
 /** Errors cross the contract as data and are rethrown as real errors on the other side. */
 export interface ContractError {
@@ -212,7 +244,12 @@ export interface ContractError {
 
 /** The full client-side surface: what the renderer (via preload or web client) and the CLI call. */
 export type ControlPlaneClient = {
-  invoke<C extends RequestChannel>(channel: C, args: ChannelArgs<C>, onProgress?: (p: ProgressEvent) => void): Promise<ChannelResult<C>>;
+  invoke<C extends RequestChannel>(
+    channel: C,
+    args: ChannelArgs<C>,
+    onProgress?: (p: ProgressEvent) => void,
+    onPush?: <P extends PushChannel>(channel: P, payload: PushChannels[P]) => void,
+  ): Promise<ChannelResult<C>>;
 };
 
 /** Every request channel, listed once so the surface is pinned by a test. */
@@ -226,4 +263,6 @@ export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'deploy.rollback',
   'deploy.stop',
   'deploy.inspect',
+  'events.list',
+  'events.follow',
 ];

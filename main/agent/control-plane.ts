@@ -3,8 +3,10 @@ import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
 import type { AgentInfo, RestoreFailure } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
+import { AlertRouter } from '../alerts/index.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
 import { inspectModelFile } from '../inspect/inspect.js';
+import { followEvents, listEventViews } from '../registry/event-feed.js';
 import { Registry } from '../registry/registry.js';
 import { Workspace } from '../workspace/workspace.js';
 import type { HandlerTable } from './rpc-server.js';
@@ -19,6 +21,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'),
 export class ControlPlane {
   private readonly startedAt = new Date();
   private restoreFailures: readonly RestoreFailure[] = [];
+  /** Routes committed events to Slack, the log and the tray; started with the host (restore). */
+  readonly alerts: AlertRouter;
 
   private constructor(
     readonly workspace: Workspace,
@@ -27,7 +31,9 @@ export class ControlPlane {
     readonly configWarnings: readonly string[],
     readonly registry: Registry,
     readonly deployments: DeploymentManager,
-  ) {}
+  ) {
+    this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`) });
+  }
 
   /** Opens the workspace (config validated first, so a bad config fails before anything starts). */
   static open(root: string): ControlPlane {
@@ -43,6 +49,8 @@ export class ControlPlane {
    * agent.info, so whoever started the agent learns that a production deployment is down.
    */
   async restore(log: (line: string) => void): Promise<readonly RestoreFailure[]> {
+    // Alerts first: a rollback committed just before a crash is announced once this host runs.
+    this.alerts.start();
     this.restoreFailures = await this.deployments.restore(log);
     return this.restoreFailures;
   }
@@ -86,6 +94,11 @@ export class ControlPlane {
       'deploy.promote': (args, ctx) => d.promote(args, ctx.progress, ctx.signal),
       'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
       'deploy.stop': (args) => d.stop(args),
+      'events.list': async ({ name, limit }) => listEventViews(this.registry, name, limit ?? 100),
+      'events.follow': async ({ name, after_id }, ctx) => {
+        await followEvents(this.registry, name, after_id, (e) => ctx.push('event', e), ctx.signal);
+        return { ended: true };
+      },
       'deploy.inspect': async ({ model }) => {
         const report = await inspectModelFile(path.resolve(this.workspace.root, model));
         return report as unknown as Record<string, unknown>;
@@ -95,6 +108,7 @@ export class ControlPlane {
 
   async dispose(): Promise<void> {
     await this.deployments.dispose();
+    await this.alerts.dispose();
     this.registry.close();
   }
 }

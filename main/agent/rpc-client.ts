@@ -1,5 +1,7 @@
 import http from 'node:http';
-import type { ChannelArgs, ChannelResult, ContractError, ControlPlaneClient, ProgressEvent, RequestChannel } from '../../preload/contract.js';
+import type {
+  ChannelArgs, ChannelResult, ContractError, ControlPlaneClient, ProgressEvent, PushChannel, PushChannels, RequestChannel,
+} from '../../preload/contract.js';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
 import { lineSplitter } from '../common/line-splitter.js';
 
@@ -36,7 +38,12 @@ export class RpcClient implements ControlPlaneClient {
     private readonly options: RpcClientOptions = {},
   ) {}
 
-  invoke<C extends RequestChannel>(channel: C, args: ChannelArgs<C>, onProgress?: (p: ProgressEvent) => void): Promise<ChannelResult<C>> {
+  invoke<C extends RequestChannel>(
+    channel: C,
+    args: ChannelArgs<C>,
+    onProgress?: (p: ProgressEvent) => void,
+    onPush?: <P extends PushChannel>(channel: P, payload: PushChannels[P]) => void,
+  ): Promise<ChannelResult<C>> {
     const body = JSON.stringify(args ?? {});
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -57,8 +64,12 @@ export class RpcClient implements ControlPlaneClient {
           let settled = false;
           const onLine = (line: string): void => {
             if (line.trim() === '') return;
-            const msg = JSON.parse(line) as { progress?: ProgressEvent; result?: ChannelResult<C>; error?: ContractError };
+            const msg = JSON.parse(line) as {
+              progress?: ProgressEvent; push?: { channel: PushChannel; payload: PushChannels[PushChannel] };
+              result?: ChannelResult<C>; error?: ContractError;
+            };
             if (msg.progress) onProgress?.(msg.progress);
+            else if (msg.push) onPush?.(msg.push.channel, msg.push.payload);
             else if (msg.error) {
               settled = true;
               reject(fromContractError(msg.error));

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import type { ChannelArgs, ChannelResult, ContractError, ProgressEvent, RequestChannel } from '../../preload/contract.js';
+import type { ChannelArgs, ChannelResult, ContractError, ProgressEvent, PushChannel, PushChannels, RequestChannel } from '../../preload/contract.js';
 import { REQUEST_CHANNELS } from '../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../common/errors.js';
 
@@ -10,6 +10,8 @@ export interface HandlerContext {
   progress(event: ProgressEvent): void;
   /** Aborted when the caller goes away before the answer (Ctrl-C on the CLI): long steps cancel. */
   readonly signal: AbortSignal;
+  /** Sends a push-channel message (e.g. `event`) to the caller while the request runs. */
+  push<P extends PushChannel>(channel: P, payload: PushChannels[P]): void;
 }
 
 /** One handler per request channel; the same table serves the agent, Electron IPC and web mode. */
@@ -120,7 +122,11 @@ export class RpcServer {
       if (!REQUEST_CHANNELS.includes(channel)) throw new FramewormError('E_USAGE', `unknown control-plane channel '${channel}'`);
       const args = await readJson(req);
       const handler = this.handlers[channel] as (a: unknown, c: HandlerContext) => Promise<unknown>;
-      const result = await handler(args, { progress: (p) => send({ progress: p }), signal: cancel.signal });
+      const result = await handler(args, {
+        progress: (p) => send({ progress: p }),
+        push: (pushChannel, payload) => send({ push: { channel: pushChannel, payload } }),
+        signal: cancel.signal,
+      });
       send({ result });
     } catch (err) {
       send({ error: toContractError(err) });

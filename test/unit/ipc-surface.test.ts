@@ -27,6 +27,8 @@ describe('control-plane surface', () => {
       'deploy.start',
       'deploy.status',
       'deploy.stop',
+      'events.follow',
+      'events.list',
     ]);
   });
 
