@@ -87,6 +87,20 @@ export interface DeploymentStatus {
   readonly metrics: MetricsView | null;
   /** The docker target's container (state and health from the daemon); null on other targets. */
   readonly container: ContainerStateView | null;
+  /** The rollback watcher's view of this deployment (absent where no watcher runs). */
+  readonly watcher?: WatcherView | null;
+}
+
+/** `deploy status --json` → `watcher`. */
+export interface WatcherView {
+  /** The rule in words. */
+  readonly rule: string;
+  readonly streak: number;
+  readonly required: number;
+  /** The latest `check` events, oldest first. */
+  readonly last_checks: readonly EventView[];
+  readonly next_check_at: string | null;
+  readonly cooldown_until: string | null;
 }
 export interface ContainerStateView {
   readonly id: string;
@@ -135,6 +149,8 @@ export interface RollbackArgs {
   readonly name: string;
   readonly reason?: string;
   readonly actor?: string;
+  /** Roll back to this archived version instead of the one that most recently left production. */
+  readonly to_version?: string;
 }
 
 export interface RollbackResult extends CommittedWarnings {

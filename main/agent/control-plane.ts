@@ -1,15 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
-import type { AgentInfo, RestoreFailure } from '../../preload/contract.js';
+import type { AgentInfo, EventView, RestoreFailure, WatcherView } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
 import { AlertRouter } from '../alerts/index.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import { followEvents, listEventViews } from '../registry/event-feed.js';
 import { Registry } from '../registry/registry.js';
+import { RollbackWatcher, WATCHER_ACTOR } from '../watch/rollback-watcher.js';
 import { Workspace } from '../workspace/workspace.js';
+import { toFramewormError } from '../common/errors.js';
 import type { HandlerTable } from './rpc-server.js';
+
+const CONFIG_POLL_MS = 1000;
 
 const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -23,16 +27,84 @@ export class ControlPlane {
   private restoreFailures: readonly RestoreFailure[] = [];
   /** Routes committed events to Slack, the log and the tray; started with the host (restore). */
   readonly alerts: AlertRouter;
+  /** Checks every production deployment and rolls it back on its own (DESIGN §7). */
+  readonly watcher: RollbackWatcher;
+  private config: DeployConfig;
+  private stopConfigWatch: (() => void) | null = null;
 
   private constructor(
     readonly workspace: Workspace,
-    readonly config: DeployConfig,
+    config: DeployConfig,
     /** Unknown-key warnings of the config file, for the agent's log. */
     readonly configWarnings: readonly string[],
     readonly registry: Registry,
     readonly deployments: DeploymentManager,
   ) {
+    this.config = config;
     this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`) });
+    const d = deployments;
+    this.watcher = new RollbackWatcher({
+      registry,
+      config,
+      endpoints: {
+        takeInterval: (name) => d.takeInterval(name),
+        intervalRequests: (name) => d.intervalRequests(name),
+      },
+      rollback: (name, r) =>
+        d.rollback({ name, reason: r.reason, actor: WATCHER_ACTOR, to_version: r.toVersion }, () => {}, undefined, {
+          p95_ms: r.p95_ms, error_rate: r.error_rate, streak: r.streak,
+        }),
+      onError: (err, model) => process.stdout.write(`watcher: ${model}: ${toFramewormError(err).message}\n`),
+    });
+  }
+
+  /** The settings in force (reloaded when configs/deploy_config.yaml changes). */
+  get settings(): DeployConfig {
+    return this.config;
+  }
+
+  /**
+   * Applies an edited configs/deploy_config.yaml: thresholds and interval reach the watcher at
+   * its next check. A bad edit is reported (log and a `config_rejected` event per model) and the
+   * running settings are kept.
+   */
+  reloadConfig(log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): boolean {
+    let next: DeployConfig;
+    try {
+      ({ config: next } = loadDeployConfig(this.workspace.root));
+    } catch (err) {
+      const message = toFramewormError(err).message;
+      log(`config reload refused, keeping the running settings: ${message}`);
+      for (const m of this.registry.listModels()) {
+        try {
+          this.registry.recordEvent(m.name, 'config_rejected', { error: message });
+        } catch {
+          // the registry itself refuses writes; the log line above stands
+        }
+      }
+      return false;
+    }
+    this.config = next;
+    this.watcher.updateConfig(next);
+    log('configs/deploy_config.yaml reloaded');
+    return true;
+  }
+
+  /** The watcher's state for `deploy status` (null for a model with nothing in production). */
+  private watcherView(name: string): WatcherView | null {
+    if (!this.registry.getProduction(name)) return null;
+    const st = this.watcher.state(name);
+    return { ...st, last_checks: st.last_checks.map((c) => ({ ...c }) as EventView) };
+  }
+
+  /** Polls the config file for changes (fs.watch misses editors' rename-and-replace saves). */
+  private watchConfig(): void {
+    const file = path.join(this.workspace.root, 'configs', 'deploy_config.yaml');
+    const onChange = (cur: fs.Stats, prev: fs.Stats): void => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) this.reloadConfig();
+    };
+    fs.watchFile(file, { interval: CONFIG_POLL_MS, persistent: false }, onChange);
+    this.stopConfigWatch = () => fs.unwatchFile(file, onChange);
   }
 
   /** Opens the workspace (config validated first, so a bad config fails before anything starts). */
@@ -52,6 +124,8 @@ export class ControlPlane {
     // Alerts first: a rollback committed just before a crash is announced once this host runs.
     this.alerts.start();
     this.restoreFailures = await this.deployments.restore(log);
+    this.watcher.start();
+    this.watchConfig();
     return this.restoreFailures;
   }
 
@@ -89,7 +163,7 @@ export class ControlPlane {
         return { stopping: true };
       },
       'deploy.start': (args, ctx) => d.start(args, ctx.progress, ctx.signal),
-      'deploy.status': ({ name }) => d.status(name),
+      'deploy.status': async ({ name }) => ({ ...(await d.status(name)), watcher: this.watcherView(name) }),
       'deploy.list': async () => d.list(),
       'deploy.promote': (args, ctx) => d.promote(args, ctx.progress, ctx.signal),
       'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
@@ -107,6 +181,8 @@ export class ControlPlane {
   }
 
   async dispose(): Promise<void> {
+    this.stopConfigWatch?.();
+    await this.watcher.dispose();
     await this.deployments.dispose();
     await this.alerts.dispose();
     this.registry.close();

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import path from 'node:path';
-import type { DeployStartArgs, DeploymentStatus, DeploymentSummary, ModelTypeName, TargetName } from '../../preload/contract.js';
+import type { DeployStartArgs, DeploymentStatus, DeploymentSummary, EventView, ModelTypeName, TargetName } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import { MODEL_TYPES, TARGETS } from '../common/types.js';
 import { ensureAgent } from '../agent/agent-launcher.js';
@@ -163,6 +163,38 @@ export function registerDeployCommands(program: Command): void {
     },
   );
 
+  withCommon(
+    deploy
+      .command('events')
+      .description("the model's events (NDJSON with --json); --follow keeps printing new ones until Ctrl-C")
+      .requiredOption('--name <name>')
+      .option('--follow', 'keep printing events as they happen')
+      .option('--limit <n>', 'how many of the newest events to print first', '50'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const name = str(opts, 'name') ?? '';
+    const limit = Number(str(opts, 'limit') ?? '50');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new FramewormError('E_USAGE', `--limit must be an integer from 1 to 10000 (got "${str(opts, 'limit') ?? ''}")`);
+    const client = await ensureAgent(common.workspace);
+    const print = (e: EventView): void => {
+      process.stdout.write(common.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
+    };
+    const past = await client.invoke('events.list', { name, limit });
+    for (const e of past) print(e);
+    if (!opts['follow']) return;
+    const lastId = past.at(-1)?.id ?? 0;
+    // Ctrl-C ends following normally (exit 0); the agent sees the connection close.
+    await new Promise<void>((resolve, reject) => {
+      process.once('SIGINT', () => resolve());
+      client
+        .invoke('events.follow', { name, after_id: lastId ?? 0 }, undefined, (channel, payload) => {
+          if (channel === 'event') print(payload as EventView);
+        })
+        .then(() => resolve(), reject);
+    });
+    process.exit(0);
+  });
+
   withCommon(deploy.command('list').description('deployments in this workspace')).action(async (opts: Opts) => {
     const common = commonOf(opts);
     const rows = await (await ensureAgent(common.workspace)).invoke('deploy.list', {});
@@ -177,6 +209,15 @@ export function registerDeployCommands(program: Command): void {
     const report = await inspectModelFile(path.resolve(str(opts, 'model') ?? ''));
     makeOutput(common.json).result(report, () => formatInspection(report));
   });
+}
+
+/** One event on one line: time, event, version, then its other fields as key=value. */
+function formatEvent(e: EventView): string {
+  const skip = new Set(['id', 'ts', 'model', 'event', 'version']);
+  const fields = Object.entries(e)
+    .filter(([k, v]) => !skip.has(k) && v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`);
+  return [e.ts, e.event.padEnd(16), typeof e['version'] === 'string' ? e['version'] : '-', ...fields].join('  ');
 }
 
 function formatList(rows: readonly DeploymentSummary[]): string {
@@ -195,6 +236,12 @@ function formatStatus(s: DeploymentStatus): string {
     const c = s.container;
     const exit = c.running ? '' : ` exit ${c.exit_code ?? '?'}${c.oom_killed ? ' (out of memory)' : ''}`;
     lines.push(`  container ${c.name} (${c.id.slice(0, 12)}): ${c.state}${exit}, health ${c.health}; image ${c.image} ${c.image_id.slice(7, 19)}; 127.0.0.1:${c.host_port}${c.error ? `; ${c.error}` : ''}`);
+  }
+  if (s.watcher) {
+    const w = s.watcher;
+    const last = w.last_checks.map((c) => String(c['verdict'] ?? '?')).join(' ') || 'none yet';
+    lines.push(`  watcher: ${w.rule}; streak ${w.streak}/${w.required}; last checks: ${last}` +
+      `${w.next_check_at ? `; next ${w.next_check_at}` : ''}${w.cooldown_until ? `; cooldown until ${w.cooldown_until}` : ''}`);
   }
   if (s.metrics) {
     const m = s.metrics;

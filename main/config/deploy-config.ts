@@ -35,6 +35,8 @@ export type DeployConfig = {
   readonly registry_path: string;
   readonly slack_webhook_url: string | null;
   readonly cooldown_s: number;
+  /** Keep the previous production version loaded for an instant rollback: auto = on the embedded target only. */
+  readonly warm_standby: 'auto' | boolean;
   /** Fewest requests (user + probe, in flight included) that make a rollback check conclusive. */
   readonly min_requests_per_check: number;
   readonly probe: { readonly enabled: boolean; readonly interval_s: number };
@@ -132,6 +134,7 @@ const deploySchema = z.object({
   registry_path: nonEmpty().default('experiments/model_registry'),
   slack_webhook_url: z.string().refine(isHttpUrl).nullable().default(null),
   cooldown_s: z.number().min(0).max(WEEK_S).default(300),
+  warm_standby: z.union([z.literal('auto'), z.boolean()]).default('auto'),
   min_requests_per_check: intBetween(1, MAX_MIN_REQUESTS_PER_CHECK).default(20),
   probe: probeSchema.default(() => ({ enabled: false, interval_s: 10 })),
   host: z.string().refine(isHostOrIp).default('127.0.0.1'),
@@ -173,6 +176,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   registry_path: 'a non-empty path string',
   slack_webhook_url: 'an http(s) URL or null',
   cooldown_s: `a number from 0 to ${WEEK_S} (one week)`,
+  warm_standby: 'auto, true or false',
   min_requests_per_check: `an integer from 1 to ${MAX_MIN_REQUESTS_PER_CHECK}`,
   probe: 'a mapping with enabled (true/false) and interval_s (number > 0)',
   'probe.enabled': 'true or false',

@@ -22,6 +22,9 @@ import type { Registry, VersionRecord } from '../registry/registry.js';
 import { assertImageableName } from '../docker/image-names.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
+import type { IntervalMeasurement } from '../metrics/interval-sample.js';
+import type { JsonObject } from '../events/json.js';
+import { WATCHER_ACTOR } from '../watch/rollback-watcher.js';
 import { assertModelName, assertVersionName, workspaceGitCommit, type Workspace } from '../workspace/workspace.js';
 import { artifactHashes } from '../export/manifest.js';
 import { prepareArtifacts } from '../export/prepare-artifacts.js';
@@ -43,10 +46,23 @@ function inFlightMarker(exportDir: string): string {
 }
 
 interface LiveDeployment {
+  readonly name: string;
   readonly endpoint: StableEndpoint;
   readonly port: number;
   backend: Backend | null;
+  /** The previous production version, still loaded, for an instant rollback (warm_standby). */
+  standby: Backend | null;
 }
+
+/** Values measured by the watcher, recorded with an automatic rollback instead of the endpoint's window. */
+export interface RollbackMeasurements {
+  readonly p95_ms: number | null;
+  readonly error_rate: number | null;
+  readonly streak?: number;
+}
+
+/** How far back restore looks for a `rollback_started` without its `rollback` line. */
+const RECONCILE_EVENTS = 500;
 
 /**
  * Owns what is served for a workspace: registers versions, places their artifacts, loads them
@@ -311,37 +327,55 @@ export class DeploymentManager {
     });
   }
 
-  /** `deploy rollback`: brings the previous production version back behind the same endpoint. */
-  rollback(args: RollbackArgs, progress: Progress = () => {}, signal?: AbortSignal): Promise<RollbackResult> {
+  /**
+   * `deploy rollback` (and the watcher's automatic rollback): brings the previous production
+   * version (or `to_version`) back behind the same endpoint. The intent is committed first
+   * (`rollback_started`); the stage changes, endpoint and the `rollback` line then commit in one
+   * transaction, after the version rolled back to is up; the old one drains and stops last. Every
+   * `rollback_started` ends with a `rollback` line, success true or false (after a crash: at the
+   * next agent start, see reconcileRollbacks).
+   */
+  rollback(args: RollbackArgs, progress: Progress = () => {}, signal?: AbortSignal, measured?: RollbackMeasurements): Promise<RollbackResult> {
     assertModelName(args.name);
+    if (args.to_version !== undefined) assertVersionName(args.to_version);
     return this.locked(args.name, async () => {
       const reason = args.reason ?? 'manual rollback';
+      const actor = args.actor ?? 'cli';
       const current = this.registry.getProduction(args.name);
-      const to = this.registry.rollbackTarget(args.name);
-      const metrics = this.live.get(args.name)?.endpoint.snapshot() ?? null;
-      const base = { from_version: current?.version ?? null, reason, p95_ms: metrics?.p95_ms ?? null, error_rate: metrics?.error_rate ?? null };
+      const to = args.to_version !== undefined ? this.requireVersion(args.name, args.to_version) : this.registry.rollbackTarget(args.name);
       if (!to) {
         throw new FramewormError('E_CONFLICT', `${args.name} has no earlier production version to roll back to`);
       }
+      const metrics = this.live.get(args.name)?.endpoint.snapshot() ?? null;
+      const base = {
+        from_version: current?.version ?? null,
+        to_version: to.version,
+        reason,
+        p95_ms: measured?.p95_ms ?? metrics?.p95_ms ?? null,
+        error_rate: measured?.error_rate ?? metrics?.error_rate ?? null,
+        actor,
+        ...(measured?.streak !== undefined ? { streak: measured.streak } : {}),
+      };
+      this.registry.recordEvent(args.name, 'rollback_started', base);
       let backend: Backend | null = null;
       let live: LiveDeployment;
       try {
         // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
-        backend = await this.loadVersion(to, progress, signal);
+        backend = this.takeStandby(args.name, to.version) ?? (await this.loadVersion(to, progress, signal));
         live = await this.ensureEndpoint(args.name);
         // Stage changes, endpoint and the `rollback` event commit together (DESIGN §7's JSONL line).
         this.registry.rollback(args.name, {
           reason,
-          actor: args.actor ?? 'cli',
+          actor,
           toVersion: to.version,
           endpoint: { port: live.port, target: to.target },
-          events: [{ event: 'rollback', fields: { ...base, to_version: to.version, success: true } }],
+          events: [{ event: 'rollback', fields: { ...base, success: true } }],
         });
       } catch (err) {
         if (backend) await backend.dispose().catch(() => {});
         const e = toFramewormError(err);
-        this.registry.recordEvent(args.name, 'rollback', { ...base, to_version: to.version, success: false, error: e.message });
+        this.recordSafely(args.name, 'rollback', { ...base, success: false, error: e.message });
         throw new FramewormError(e.code, `rollback of ${args.name} to ${to.version} failed: ${e.message}`, e.detail);
       }
       progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
@@ -353,6 +387,43 @@ export class DeploymentManager {
       }
       return { name: args.name, from_version: current?.version ?? null, to_version: to.version, endpoint: this.urlFor(live.port), reason };
     });
+  }
+
+  /** Records an event when the registry takes it; a refused write (e.g. a deleted registry) must not hide the original error. */
+  private recordSafely(name: string, event: string, fields: JsonObject): void {
+    try {
+      this.registry.recordEvent(name, event, fields);
+    } catch (err) {
+      process.stderr.write(`warning: could not record ${event} for ${name}: ${toFramewormError(err).message}\n`);
+    }
+  }
+
+  /**
+   * After a crash: a `rollback_started` without its `rollback` line means the rollback never
+   * committed (the line commits with the stage changes), so the registry still holds the old
+   * production. Each gets its `rollback` line (success false, saying why); automatic ones are
+   * returned so restore can carry them out now.
+   */
+  private reconcileRollbacks(log: (line: string) => void): { name: string; to: string; reason: string; fields: JsonObject }[] {
+    const resume: { name: string; to: string; reason: string; fields: JsonObject }[] = [];
+    for (const model of this.registry.listModels()) {
+      const open: { fields: JsonObject }[] = [];
+      for (const e of this.registry.listEvents(model.name, RECONCILE_EVENTS)) {
+        if (e.event === 'rollback_started') open.push({ fields: e.fields });
+        else if (e.event === 'rollback') open.pop();
+      }
+      for (const o of open) {
+        const production = this.registry.getProduction(model.name)?.version ?? null;
+        const error = `the control plane stopped before the rollback committed; ${production ?? 'nothing'} stayed production`;
+        this.registry.recordEvent(model.name, 'rollback', { ...o.fields, success: false, error });
+        log(`${model.name}: ${error}`);
+        const to = o.fields['to_version'];
+        if (o.fields['actor'] === WATCHER_ACTOR && typeof to === 'string' && production !== null && production === o.fields['from_version']) {
+          resume.push({ name: model.name, to, reason: String(o.fields['reason'] ?? 'automatic rollback'), fields: o.fields });
+        }
+      }
+    }
+    return resume;
   }
 
   /** `deploy stop`: stops serving and archives the production version. */
@@ -415,6 +486,7 @@ export class DeploymentManager {
     this.registry.flushAllLogs();
     const removedExports = this.removeUnregisteredExports();
     if (removedExports.length > 0) log(`removed ${removedExports.length} partial export folder(s) of deploys that never committed: ${removedExports.join(', ')}`);
+    const resume = this.reconcileRollbacks(log);
     const models = this.registry.listModels();
     const productions = models
       .map((m) => (m.production ? this.registry.getVersion(m.name, m.production) : null))
@@ -443,7 +515,36 @@ export class DeploymentManager {
         failures.push({ name: production.name, version: production.version, port: this.registry.getModel(production.name)?.endpoint_port ?? null, code: e.code, message: e.message });
       }
     }
+    // Automatic rollbacks a crash interrupted are carried out now: the breaching version is back
+    // in production, and the watcher never starts a second automatic rollback for it.
+    for (const r of resume) {
+      try {
+        await this.rollback({ name: r.name, reason: `${r.reason} (resumed after the control plane restarted)`, actor: WATCHER_ACTOR, to_version: r.to }, () => {}, undefined, {
+          p95_ms: typeof r.fields['p95_ms'] === 'number' ? r.fields['p95_ms'] : null,
+          error_rate: typeof r.fields['error_rate'] === 'number' ? r.fields['error_rate'] : null,
+          ...(typeof r.fields['streak'] === 'number' ? { streak: r.fields['streak'] } : {}),
+        });
+        log(`${r.name}: resumed the interrupted automatic rollback to ${r.to}`);
+      } catch (err) {
+        log(`${r.name}: the interrupted automatic rollback to ${r.to} failed again: ${toFramewormError(err).message}`);
+      }
+    }
     return failures;
+  }
+
+  /** The watcher's per-check view of a deployment's current version; null when nothing serves it here. */
+  takeInterval(name: string): IntervalMeasurement | null {
+    return this.live.get(name)?.endpoint.takeInterval() ?? null;
+  }
+
+  /** Requests answered since the last takeInterval (for probe top-up). */
+  intervalRequests(name: string): number {
+    return this.live.get(name)?.endpoint.intervalRequests() ?? 0;
+  }
+
+  /** The live stable endpoint of a deployment, or null. */
+  endpointOf(name: string): StableEndpoint | null {
+    return this.live.get(name)?.endpoint ?? null;
   }
 
   /**
@@ -545,18 +646,57 @@ export class DeploymentManager {
         claimed.add(port);
       }
     }
-    const live: LiveDeployment = { endpoint, port: endpoint.port, backend: null };
+    const live: LiveDeployment = { name, endpoint, port: endpoint.port, backend: null, standby: null };
     this.live.set(name, live);
     return live;
   }
 
+  /**
+   * Switches the endpoint to `backend`, then drains the old one (up to request_timeout_ms) and
+   * either keeps it as the warm standby (the version a rollback brings back) or disposes it.
+   */
   private async switchTo(live: LiveDeployment, backend: Backend): Promise<void> {
     const old = await live.endpoint.switchBackend(backend);
     live.backend = backend;
-    if (old && old !== backend) {
-      await old.drain();
+    if (!old || old === backend) return;
+    await this.drain(old);
+    if (old.version !== backend.version && this.keepsWarm(live.name, old.version)) {
+      const previous = live.standby;
+      live.standby = old;
+      if (previous && previous !== old) await previous.dispose().catch(() => {});
+    } else {
       await old.dispose();
     }
+  }
+
+  /** Waits for a backend's in-flight requests, at most one request time-out. */
+  private async drain(backend: Backend): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      backend.drain(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.config.request_timeout_ms);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Whether a version leaving production stays loaded (warm_standby: auto = embedded only). */
+  private keepsWarm(name: string, version: string): boolean {
+    const setting = this.config.warm_standby;
+    if (setting === false) return false;
+    const target = this.registry.getVersion(name, version)?.target;
+    return setting === true ? target !== undefined : target === 'embedded';
+  }
+
+  /** The warm standby of `version`, taken out of standby (the caller serves or disposes it). */
+  private takeStandby(name: string, version: string): Backend | null {
+    const live = this.live.get(name);
+    const standby = live?.standby;
+    if (!live || !standby || standby.version !== version) return null;
+    live.standby = null;
+    return standby;
   }
 
   private async stopServing(name: string): Promise<void> {
@@ -565,8 +705,11 @@ export class DeploymentManager {
     this.live.delete(name);
     const old = await live.endpoint.switchBackend(null);
     await live.endpoint.close();
+    const standby = live.standby;
+    live.standby = null;
+    if (standby) await standby.dispose().catch(() => {});
     if (old) {
-      await old.drain();
+      await this.drain(old);
       await old.dispose();
     }
   }
