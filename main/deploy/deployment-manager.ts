@@ -33,6 +33,7 @@ import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from '
 import { DockerTarget } from './docker-target.js';
 import { datasetChecksum, normalizeDatasetChecksum } from './dataset-checksum.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { testPause } from '../common/test-pause.js';
 import { DockerDeploymentTarget } from './targets/docker.js';
 import { EmbeddedTarget } from './targets/embedded.js';
 import { TargetTable, type PreparedVersion } from './targets/target.js';
@@ -357,12 +358,14 @@ export class DeploymentManager {
         ...(measured?.streak !== undefined ? { streak: measured.streak } : {}),
       };
       this.registry.recordEvent(args.name, 'rollback_started', base);
+      await testPause('rollback:started');
       let backend: Backend | null = null;
       let live: LiveDeployment;
       try {
         // The version rolled back to is up (container healthy / model warmed) before the current one goes down.
         progress({ step: 'load', message: `loading ${to.version}`, value: 0.3 });
         backend = this.takeStandby(args.name, to.version) ?? (await this.loadVersion(to, progress, signal));
+        await testPause('rollback:loaded');
         live = await this.ensureEndpoint(args.name);
         // Stage changes, endpoint and the `rollback` event commit together (DESIGN §7's JSONL line).
         this.registry.rollback(args.name, {
@@ -378,9 +381,11 @@ export class DeploymentManager {
         this.recordSafely(args.name, 'rollback', { ...base, success: false, error: e.message });
         throw new FramewormError(e.code, `rollback of ${args.name} to ${to.version} failed: ${e.message}`, e.detail);
       }
+      await testPause('rollback:committed');
       progress({ step: 'switch', message: `switching traffic to ${to.version}`, value: 0.8 });
       try {
         await this.switchTo(live, backend);
+        await testPause('rollback:switched');
       } catch (err) {
         const e = toFramewormError(err);
         throw new FramewormError(e.code, `${args.name} ${to.version} is production in the registry, but switching traffic to it failed: ${e.message}`, e.detail);
@@ -659,6 +664,7 @@ export class DeploymentManager {
     const old = await live.endpoint.switchBackend(backend);
     live.backend = backend;
     if (!old || old === backend) return;
+    await testPause('switch:draining');
     await this.drain(old);
     if (old.version !== backend.version && this.keepsWarm(live.name, old.version)) {
       const previous = live.standby;
