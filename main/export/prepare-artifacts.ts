@@ -1,14 +1,19 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ProgressEvent } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { InspectionReport } from '../inspect/inspect.js';
-import { exportCheckpoint } from './checkpoint-exporter.js';
+import { exportCheckpoint, removeCreatedDirs } from './checkpoint-exporter.js';
 import { sha256File, writeManifest, type ExportManifest } from './manifest.js';
 import { QUANTIZED_FILE, quantizationRefusal, quantizeExport, type QuantizationReport } from './quantize.js';
 import { checkOnnxParity, PARITY_TOLERANCE } from './onnx-parity.js';
 import { importOnnxModel } from './onnx-import.js';
 import { findPython } from './python-finder.js';
+import { snapshotCheckpoint } from './source-snapshot.js';
+
+/** The private copy of the checkpoint inside the export folder; removed once the export ends. */
+export const CHECKPOINT_SNAPSHOT = '.checkpoint-snapshot.pt';
 
 export interface PreparedArtifacts {
   readonly manifest: ExportManifest;
@@ -20,6 +25,10 @@ export interface PreparedArtifacts {
  * Turns an inspected model file into served artifacts in `exportDir`: a ready ONNX model is
  * imported as is; a FRAMEWORM checkpoint is exported to TorchScript + ONNX by the Python side,
  * then checked in onnxruntime-node against the eager outputs (eager ↔ TorchScript ↔ ONNX).
+ *
+ * Both paths work from a private copy verified against `report.sha256` (the bytes inspection
+ * read), never from `source` again, so a file rewritten meanwhile is refused (E_INPUT) rather
+ * than served under the inspected checksum.
  */
 export async function prepareArtifacts(args: {
   readonly report: InspectionReport;
@@ -31,6 +40,8 @@ export async function prepareArtifacts(args: {
   /** `required` (--quantize) refuses what cannot be quantized; `preferred` (config) says so and goes on. */
   readonly quantize: 'required' | 'preferred' | 'no';
   readonly progress: (event: ProgressEvent) => void;
+  /** Cancels the export (the Python exporter is killed). */
+  readonly signal?: AbortSignal;
 }): Promise<PreparedArtifacts> {
   const modelPath = path.join(args.exportDir, 'model.onnx');
   const refusal =
@@ -53,22 +64,13 @@ export async function prepareArtifacts(args: {
       : `${s.missing.length} missing and ${s.unexpected.length} unexpected tensors (e.g. ${[...s.missing, ...s.unexpected].slice(0, 2).join(', ')})`;
     throw new FramewormError('E_INPUT', `${args.source} has ${args.type} tensor names but does not fit a ${args.type}: ${what}`);
   }
-  const python = await findPython(args.pythonPath);
-  args.progress({ step: 'export', message: `exporting with Python ${python.python}, torch ${python.torch}`, value: 0.2 });
-  const exported = await exportCheckpoint({
-    python,
-    checkpoint: args.source,
-    outDir: args.exportDir,
-    type: args.type,
-    ...(args.imageSize !== undefined ? { imageSize: args.imageSize } : {}),
-    onProgress: (step, message) => args.progress({ step: `export:${step}`, message, value: 0.3 }),
-  });
+  const exported = await exportSnapshot(args);
   args.progress({ step: 'parity', message: 'checking the ONNX model in onnxruntime-node against eager PyTorch', value: 0.45 });
   const onnxErrors = await checkOnnxParity(args.exportDir);
   let quantization: QuantizationReport | null = null;
   if (quantize) {
     args.progress({ step: 'quantize', message: 'quantizing weights to int8 and measuring the error', value: 0.5 });
-    quantization = await quantizeExport(python, args.exportDir, args.type);
+    quantization = await quantizeExport(await findPython(args.pythonPath), args.exportDir, args.type);
   }
   const manifest: ExportManifest = {
     ...exported,
@@ -88,4 +90,50 @@ export async function prepareArtifacts(args: {
       manifest: path.join(args.exportDir, 'manifest.json'),
     },
   };
+}
+
+/**
+ * Exports the checkpoint from its private copy: snapshot (hashed and verified), Python export,
+ * then the copy is removed, on success and on failure alike. The manifest names the user's
+ * path, and its checkpoint sha256 (the exporter's own hash of what it read) must be the
+ * inspected one.
+ */
+async function exportSnapshot(args: {
+  readonly report: InspectionReport;
+  readonly source: string;
+  readonly exportDir: string;
+  readonly type: ModelType;
+  readonly pythonPath: string | null;
+  readonly imageSize?: number;
+  readonly progress: (event: ProgressEvent) => void;
+  readonly signal?: AbortSignal;
+}): Promise<ExportManifest> {
+  // The first folder created here (undefined if exportDir existed): removed again on failure.
+  const created = fs.mkdirSync(args.exportDir, { recursive: true });
+  const snapshot = path.join(args.exportDir, CHECKPOINT_SNAPSHOT);
+  try {
+    await snapshotCheckpoint(args.source, snapshot, args.report.sha256);
+    const python = await findPython(args.pythonPath);
+    args.progress({ step: 'export', message: `exporting with Python ${python.python}, torch ${python.torch}`, value: 0.2 });
+    const exported = await exportCheckpoint({
+      python,
+      checkpoint: snapshot,
+      outDir: args.exportDir,
+      type: args.type,
+      ...(args.imageSize !== undefined ? { imageSize: args.imageSize } : {}),
+      ...(args.signal ? { signal: args.signal } : {}),
+      onProgress: (step, message) => args.progress({ step: `export:${step}`, message, value: 0.3 }),
+    });
+    const recorded = exported.checkpoint?.['sha256'];
+    if (recorded !== args.report.sha256) {
+      throw new FramewormError('E_RUNTIME', `the exporter read a checkpoint with sha256 ${String(recorded)}, not the inspected ${args.report.sha256}`);
+    }
+    return { ...exported, checkpoint: { ...exported.checkpoint, path: path.resolve(args.source) } };
+  } catch (err) {
+    fs.rmSync(snapshot, { force: true });
+    removeCreatedDirs(args.exportDir, created);
+    throw err;
+  } finally {
+    fs.rmSync(snapshot, { force: true });
+  }
 }

@@ -94,8 +94,14 @@ async function readModelFile(file: string): Promise<Buffer> {
   }
 }
 
-function hexPreview(buf: Buffer): string {
-  return [...buf.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+/**
+ * safetensors: an 8-byte little-endian header length, then that many bytes of JSON header.
+ * Checked from the structure, so an ONNX or pickle file can never be mistaken for one.
+ */
+function looksLikeSafetensors(buf: Buffer): boolean {
+  if (buf.length < 10) return false;
+  const headerLength = buf.readBigUInt64LE(0);
+  return headerLength >= 2n && headerLength <= BigInt(buf.length - 8) && buf[8] === 0x7b /* { */;
 }
 
 function scheduleFor(buf: Buffer, ck: TorchCheckpoint, type: ModelType): { hp: HyperParameters; warnings: readonly string[] } {
@@ -190,12 +196,19 @@ function sniffAndRead(buf: Buffer, label: string): Omit<InspectionReport, 'path'
   if (buf[0] === 0x80 && buf.length > 1 && buf[1]! >= 2 && buf[1]! <= 5) {
     throw new FramewormError('E_INPUT', `${label} is a plain Python pickle, not a PyTorch checkpoint: re-save it with torch.save (torch>=1.6)`);
   }
+  if (looksLikeSafetensors(buf)) {
+    throw new FramewormError(
+      'E_INPUT',
+      `${label} is a safetensors file, which holds tensors without the model that uses them; deploy a PyTorch checkpoint instead: load it into your model (model.load_state_dict(safetensors.torch.load_file(path))) and save it with torch.save(model.state_dict(), 'best.pt'), or export the model to ONNX with torch.onnx.export`,
+    );
+  }
   if (looksLikeOnnx(buf)) return inspectOnnx(readOnnxModel(buf, label));
   try {
     return inspectOnnx(readOnnxModel(buf, label));
   } catch (err) {
     if (!(err instanceof FramewormError)) throw err;
-    throw new FramewormError('E_INPUT', `${label} is neither a PyTorch checkpoint nor an ONNX model (first bytes: ${hexPreview(buf)})`);
+    // The file's own bytes are never echoed: they may be anything, terminal escapes included.
+    throw new FramewormError('E_INPUT', `${label} is neither a PyTorch checkpoint nor an ONNX model (expected a .pt/.pth/.ckpt file written by torch.save, or an .onnx file)`);
   }
 }
 

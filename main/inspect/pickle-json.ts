@@ -36,6 +36,8 @@ function walk(value: PickleValue, depth: number, state: Walk): JsonValue {
       return `<storage ${value.key}>`;
     case 'global':
       return `<${value.qualifiedName}>`;
+    case 'bytes':
+      return `<${value.length} bytes>`;
     default:
       break;
   }

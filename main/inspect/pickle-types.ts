@@ -77,6 +77,12 @@ export interface PickleList {
   readonly items: PickleValue[];
 }
 
+/** A bytes or bytearray object (protocol 3+); only its length is kept, never the content. */
+export interface PickleBytes {
+  readonly kind: 'bytes';
+  readonly length: number;
+}
+
 export type DictKey = string | number | bigint | boolean | null;
 
 export interface PickleDict {
@@ -97,7 +103,8 @@ export type PickleValue =
   | PickleDict
   | TensorRef
   | StorageRef
-  | PickleGlobal;
+  | PickleGlobal
+  | PickleBytes;
 
 /** Narrows a value to a dict (plain or ordered). */
 export function isDict(value: PickleValue | undefined): value is PickleDict {

@@ -3,11 +3,16 @@
  *
  * Python's pickle is a small stack machine whose GLOBAL + REDUCE opcodes can call any importable
  * function, so loading an untrusted checkpoint with it runs code. This interpreter runs no Python
- * at all: it knows the protocol-2 opcodes torch emits and a handful of allowed globals, and turns
- * everything else into FramewormError E_UNSAFE before any effect. Calls to allowed globals are
- * interpreted here (OrderedDict() makes a dict, _rebuild_tensor_v2(...) makes a descriptor).
+ * at all: it knows the opcodes torch emits for protocols 2 to 5 (`torch.save(...,
+ * pickle_protocol=N)`: framing, short strings, MEMOIZE and STACK_GLOBAL come with 4) and a
+ * handful of allowed globals, and turns everything else into FramewormError E_UNSAFE before any
+ * effect. Calls to allowed globals are interpreted here (OrderedDict() makes a dict,
+ * _rebuild_tensor_v2(...) makes a descriptor). Protocol 5's out-of-band buffers (NEXT_BUFFER,
+ * READONLY_BUFFER) are refused: torch never uses them and they would reference memory outside
+ * the file.
  */
 import { FramewormError } from '../common/errors.js';
+import { printable } from './printable.js';
 import {
   STORAGE_DTYPES,
   type DictKey,
@@ -64,10 +69,7 @@ const REFUSED_OPCODE_NAMES: Readonly<Record<number, string>> = {
   0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT', 0x4c: 'LONG', 0x50: 'PERSID',
   0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING', 0x56: 'UNICODE', 0x64: 'DICT', 0x67: 'GET',
   0x69: 'INST', 0x6c: 'LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2',
-  0x84: 'EXT4', 0x8b: 'LONG4', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES', 0x8c: 'SHORT_BINUNICODE',
-  0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS', 0x91: 'FROZENSET',
-  0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME', 0x96: 'BYTEARRAY8',
-  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
+  0x84: 'EXT4', 0x8b: 'LONG4', 0x92: 'NEWOBJ_EX', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
 
 class Machine {
@@ -75,6 +77,10 @@ class Machine {
   private readonly stack: PickleValue[] = [];
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PickleValue>();
+  /** Sets are represented as lists (JSON has no sets); this tells ADDITEMS which lists are sets. */
+  private readonly sets = new WeakSet<PickleValue & object>();
+  /** Every storage the pickle references (model and optimizer alike), by key. */
+  readonly storages = new Map<string, StorageRef>();
 
   constructor(
     private readonly data: Buffer,
@@ -132,6 +138,21 @@ class Machine {
         return this.append(this.top(), items);
       }
       case 0x58: return this.push(this.text(this.u32())); // BINUNICODE
+      case 0x8c: return this.push(this.text(this.u8())); // SHORT_BINUNICODE (protocol 4)
+      case 0x8d: return this.push(this.text(this.u64())); // BINUNICODE8 (protocol 4)
+      case 0x43: return this.push(this.bytes(this.u8())); // SHORT_BINBYTES (protocol 3)
+      case 0x42: return this.push(this.bytes(this.u32())); // BINBYTES (protocol 3)
+      case 0x8e: return this.push(this.bytes(this.u64())); // BINBYTES8 (protocol 4)
+      case 0x96: return this.push(this.bytes(this.u64())); // BYTEARRAY8 (protocol 5)
+      case 0x95: return this.frame(); // FRAME (protocol 4)
+      case 0x94: return this.put(this.memo.size); // MEMOIZE (protocol 4): the next free slot
+      case 0x93: return this.push(this.stackGlobal()); // STACK_GLOBAL (protocol 4)
+      case 0x8f: return this.push(this.newSet()); // EMPTY_SET (protocol 4)
+      case 0x90: { // ADDITEMS (protocol 4)
+        const items = this.popMark();
+        return this.addItems(this.top(), items);
+      }
+      case 0x91: return this.push({ kind: 'list', items: this.popMark() }); // FROZENSET (protocol 4)
       case 0x4a: return this.push(this.take(4).readInt32LE(0)); // BININT
       case 0x4b: return this.push(this.u8()); // BININT1
       case 0x4d: return this.push(this.take(2).readUInt16LE(0)); // BININT2
@@ -212,6 +233,42 @@ class Machine {
     return this.take(4).readUInt32LE(0);
   }
 
+  /** An 8-byte length (protocol 4); anything past 2^53 cannot be in the buffer anyway. */
+  private u64(): number {
+    const v = this.take(8).readBigUInt64LE(0);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.corrupt('a length field is impossibly large');
+    return Number(v);
+  }
+
+  /**
+   * FRAME only tells a streaming reader how much to buffer; the whole pickle is already in
+   * memory, so the frame is checked against what is left and otherwise ignored.
+   */
+  private frame(): void {
+    const length = this.u64();
+    if (length > this.data.length - this.pos) this.corrupt(`a FRAME of ${length} bytes runs past the end of the pickle`);
+  }
+
+  /** Bytes objects (protocol 3+) only ever appear as metadata: keep their length, not their content. */
+  private bytes(length: number): PickleValue {
+    if (length > this.limits.maxStringBytes) this.corrupt(`a bytes object of ${length} bytes exceeds the ${this.limits.maxStringBytes}-byte limit`);
+    this.take(length);
+    return { kind: 'bytes', length };
+  }
+
+  private newSet(): PickleValue {
+    const set: PickleValue = { kind: 'list', items: [] };
+    this.sets.add(set);
+    return set;
+  }
+
+  private addItems(target: PickleValue, items: PickleValue[]): void {
+    if (typeof target !== 'object' || target === null || !this.sets.has(target) || target.kind !== 'list') {
+      this.corrupt('ADDITEMS on something that is not a set');
+    }
+    for (const item of items) target.items.push(item);
+  }
+
   private text(length: number): string {
     if (length > this.limits.maxStringBytes) this.corrupt(`a string of ${length} bytes exceeds the ${this.limits.maxStringBytes}-byte limit`);
     return this.take(length).toString('utf8');
@@ -238,6 +295,19 @@ class Machine {
   private global(): PickleGlobal {
     const module = this.line();
     const name = this.line();
+    return this.resolveGlobal(module, name);
+  }
+
+  /** STACK_GLOBAL (protocol 4) takes the module and name from the stack instead of the opcode. */
+  private stackGlobal(): PickleGlobal {
+    const [module, name] = this.popN(2);
+    if (typeof module !== 'string' || typeof name !== 'string') this.corrupt('STACK_GLOBAL without a module and a name string');
+    if (module.length > 256 || name.length > 256) this.corrupt('a STACK_GLOBAL name is too long');
+    return this.resolveGlobal(module, name);
+  }
+
+  /** The one gate every global passes: the allow-list, or E_UNSAFE before anything can call it. */
+  private resolveGlobal(module: string, name: string): PickleGlobal {
     const qualified = `${module}.${name}`;
     const allowed = ALLOWED_GLOBALS.get(qualified);
     if (allowed) return allowed;
@@ -248,7 +318,7 @@ class Machine {
       : ' (if this file is a whole pickled model, re-save it with torch.save(model.state_dict(), path))';
     throw new FramewormError(
       'E_UNSAFE',
-      `refused to load ${this.label}: the pickle references ${qualified}, which a checkpoint never needs; nothing was executed${hint}`,
+      `refused to load ${this.label}: the pickle references ${printable(qualified)}, which a checkpoint never needs; nothing was executed${hint}`,
     );
   }
 
@@ -339,7 +409,13 @@ class Machine {
     }
     if (typeof key !== 'string' || key.length === 0 || key.includes('/')) this.corrupt('a storage has a bad key');
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) this.corrupt(`storage ${key} has a bad size`);
-    return { kind: 'storage', dtype: cls.storageDtype, key, location: typeof location === 'string' ? location : '', numel };
+    const ref: StorageRef = { kind: 'storage', dtype: cls.storageDtype, key, location: typeof location === 'string' ? location : '', numel };
+    const earlier = this.storages.get(key);
+    // torch writes each storage once; two different declarations of one key would let the
+    // model's view and the size check disagree about the same bytes.
+    if (earlier && (earlier.dtype !== ref.dtype || earlier.numel !== ref.numel)) this.corrupt(`storage ${key} is declared twice with different sizes`);
+    this.storages.set(key, ref);
+    return ref;
   }
 }
 
@@ -352,4 +428,22 @@ class Machine {
  */
 export function unpickle(data: Buffer, label: string, limits: UnpickleLimits = DEFAULT_LIMITS): PickleValue {
   return new Machine(data, label, limits).run();
+}
+
+/** What a checkpoint's pickle holds, plus every storage it references. */
+export interface UnpickledCheckpoint {
+  readonly root: PickleValue;
+  /** Each referenced storage once, by key, as the pickle declared it (dtype and element count). */
+  readonly storages: ReadonlyMap<string, StorageRef>;
+}
+
+/**
+ * Like {@link unpickle}, and also returns every storage the pickle references, including those
+ * outside the state dict (optimizer state), so their declared sizes can be checked against the
+ * archive before anything reads them.
+ */
+export function unpickleCheckpoint(data: Buffer, label: string, limits: UnpickleLimits = DEFAULT_LIMITS): UnpickledCheckpoint {
+  const machine = new Machine(data, label, limits);
+  const root = machine.run();
+  return { root, storages: machine.storages };
 }

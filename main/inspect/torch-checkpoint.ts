@@ -4,10 +4,11 @@
  * classifies the checkpoint layout. No tensor data is copied.
  */
 import { FramewormError } from '../common/errors.js';
-import { DTYPE_SIZE, type PickleDict, type PickleValue, type TensorRef, isDict, isTensor } from './pickle-types.js';
+import { DTYPE_SIZE, type PickleDict, type PickleValue, type StorageRef, type TensorRef, isDict, isTensor } from './pickle-types.js';
 import { type JsonValue, toJson } from './pickle-json.js';
-import { unpickle } from './restricted-unpickler.js';
-import { type ZipArchive, crc32, readZip, readZipEntry } from './zip-reader.js';
+import { printable } from './printable.js';
+import { unpickleCheckpoint } from './restricted-unpickler.js';
+import { type ZipArchive, crc32, deflateRefusal, readZip, readZipEntry } from './zip-reader.js';
 
 export type CheckpointFormat = 'trainer' | 'state_dict+config' | 'state_dict';
 
@@ -52,8 +53,11 @@ export interface TorchCheckpoint {
   readonly warnings: readonly string[];
 }
 
-/** A state dict's pickle is ~100 bytes per tensor; this only stops a hostile declared size. */
-const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/**
+ * A state dict's pickle is ~100 bytes per tensor; this only stops a hostile declared size.
+ * templates/frameworm/safe_load.py applies the same cap (MAX_PICKLE_BYTES).
+ */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 const STATE_DICT_KEYS = ['model_state_dict', 'state_dict'] as const;
 const TRAINER_KEYS = ['training_state', 'epoch', 'optimizer_state_dict', 'global_step'];
 
@@ -66,7 +70,7 @@ function findPickle(zip: ZipArchive, label: string): string {
   }
   const candidates = zip.entries.filter((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'));
   if (candidates.length === 0) {
-    const names = zip.entries.slice(0, 5).map((e) => e.name);
+    const names = zip.entries.slice(0, 5).map((e) => printable(e.name, 60));
     throw new FramewormError(
       'E_INPUT',
       `${label} is a ZIP archive but not a PyTorch checkpoint: it has no data.pkl entry (entries: ${names.join(', ') || 'none'})`,
@@ -96,19 +100,14 @@ function storageSpan(t: TensorRef): number {
 }
 
 function locate(zip: ZipArchive, prefix: string, name: string, t: TensorRef, label: string): TensorLocation {
-  const entry = zip.byName.get(`${prefix}data/${t.storageKey}`);
-  if (!entry) {
-    throw new FramewormError('E_INPUT', `${label} is corrupt: tensor ${name} refers to storage data/${t.storageKey}, which is missing from the archive`);
-  }
-  if (entry.method !== 0) {
-    throw new FramewormError('E_INPUT', `${label} stores tensor data compressed (data/${t.storageKey}); torch never does, so the file was repacked`);
-  }
+  // checkStorages has already matched every storage with a stored entry of exactly its size.
+  const entry = zip.byName.get(`${prefix}data/${t.storageKey}`)!;
   const size = DTYPE_SIZE[t.dtype];
   const needed = storageSpan(t) * size;
   if (needed > entry.uncompressedSize) {
     throw new FramewormError(
       'E_INPUT',
-      `${label} is truncated or corrupt: tensor ${name} needs ${needed} bytes of storage data/${t.storageKey} but the entry holds ${entry.uncompressedSize}`,
+      `${label} is truncated or corrupt: tensor ${printable(name)} needs ${needed} bytes of storage data/${printable(t.storageKey)} but the entry holds ${entry.uncompressedSize}`,
     );
   }
   return {
@@ -118,6 +117,50 @@ function locate(zip: ZipArchive, prefix: string, name: string, t: TensorRef, lab
     nbytes: t.numel * size,
     contiguous: isContiguous(t.shape, t.stride),
   };
+}
+
+/**
+ * Checks every storage the pickle references — the model's and the optimizer's alike — against
+ * its archive entry, from the central directory only, before anything reads tensor data: the
+ * entry must exist, be stored (torch never compresses tensor data; a deflated one is either a
+ * repacked file or a deflate bomb, and is named as the latter when its ratio says so) and hold
+ * exactly the pickle's declared numel × element size. The Python exporter applies the same
+ * rules to the storages it reads (templates/frameworm/safe_load.py).
+ */
+function checkStorages(zip: ZipArchive, prefix: string, storages: ReadonlyMap<string, StorageRef>, stateDict: PickleDict, label: string): void {
+  // A model tensor's name says more to the user than a storage key does.
+  const tensorOf = new Map<string, string>();
+  for (const [key, value] of stateDict.entries) if (isTensor(value) && !tensorOf.has(value.storageKey)) tensorOf.set(value.storageKey, String(key));
+  for (const ref of storages.values()) {
+    const key = printable(ref.key);
+    const entry = zip.byName.get(`${prefix}data/${ref.key}`);
+    if (!entry) {
+      const tensor = tensorOf.get(ref.key);
+      const who = tensor !== undefined ? `tensor ${printable(tensor)}` : 'the pickle';
+      throw new FramewormError('E_INPUT', `${label} is corrupt: ${who} refers to storage data/${key}, which is missing from the archive`);
+    }
+    const declared = ref.numel * DTYPE_SIZE[ref.dtype];
+    if (!Number.isSafeInteger(declared)) throw new FramewormError('E_INPUT', `${label} is corrupt: storage data/${key} declares an impossible size`);
+    if (entry.method !== 0) {
+      // Over the cap of what the pickle declares, or a bomb-like ratio: say it is a bomb.
+      const bomb = deflateRefusal(entry, declared);
+      throw new FramewormError(
+        'E_INPUT',
+        bomb
+          ? `refused ${label}: storage data/${key} is a deflate bomb (${entry.compressedSize} compressed bytes declare ${entry.uncompressedSize}, the pickle declares ${declared}); nothing was inflated`
+          : `${label} stores tensor data compressed (data/${key}); torch never does, so the file was repacked: re-save it with torch.save`,
+      );
+    }
+    if (entry.uncompressedSize !== entry.compressedSize || entry.uncompressedSize !== declared) {
+      const tensor = tensorOf.get(ref.key);
+      throw new FramewormError(
+        'E_INPUT',
+        tensor !== undefined
+          ? `${label} is truncated or corrupt: tensor ${printable(tensor)} needs ${declared} bytes of storage data/${key} but the entry holds ${entry.compressedSize}`
+          : `${label} is truncated or corrupt: storage data/${key} is declared as ${ref.numel} × ${ref.dtype} = ${declared} bytes but its archive entry holds ${entry.compressedSize}`,
+      );
+    }
+  }
 }
 
 function describe(value: PickleValue | undefined): string {
@@ -152,7 +195,7 @@ function findStateDict(root: PickleValue, label: string): Located {
   }
   const values = [...root.entries.values()];
   if (values.length > 0 && values.every(isTensor)) return { stateDict: root, key: null, format: 'state_dict' };
-  const keys = [...root.entries.keys()].slice(0, 8).map(String);
+  const keys = [...root.entries.keys()].slice(0, 8).map((k) => printable(String(k), 60));
   throw new FramewormError(
     'E_INPUT',
     `${label} is a PyTorch file but holds no state dict (top-level keys: ${keys.join(', ') || 'none'})`,
@@ -217,11 +260,12 @@ export function readTorchCheckpoint(buf: Buffer, label: string): TorchCheckpoint
   if (pklEntry.uncompressedSize > MAX_PICKLE_BYTES) {
     throw new FramewormError('E_INPUT', `${label} has a ${pklEntry.uncompressedSize}-byte data.pkl, more than the ${MAX_PICKLE_BYTES} bytes allowed`);
   }
-  const pkl = readZipEntry(buf, pklEntry, label);
+  const pkl = readZipEntry(buf, pklEntry, label, MAX_PICKLE_BYTES);
   // data.pkl is small; checking its CRC turns silent corruption into a clear message.
   if (crc32(pkl) !== pklEntry.crc32) throw new FramewormError('E_INPUT', `${label} is corrupt: data.pkl fails its CRC check`);
-  const root = unpickle(pkl, label);
+  const { root, storages } = unpickleCheckpoint(pkl, label);
   const located = findStateDict(root, label);
+  checkStorages(zip, prefix, storages, located.stateDict, label);
   const warnings: string[] = [];
   const tensors: TensorLocation[] = [];
   const skipped: string[] = [];
@@ -233,7 +277,7 @@ export function readTorchCheckpoint(buf: Buffer, label: string): TorchCheckpoint
   if (tensors.length === 0) {
     throw new FramewormError('E_INPUT', `${label} is a PyTorch file but its state dict holds no tensors`);
   }
-  if (skipped.length > 0) warnings.push(`skipped ${skipped.length} non-tensor state-dict entries: ${skipped.slice(0, 5).join(', ')}`);
+  if (skipped.length > 0) warnings.push(`skipped ${skipped.length} non-tensor state-dict entries: ${skipped.slice(0, 5).map((n) => printable(n, 60)).join(', ')}`);
   return {
     format: located.format,
     prefix: prefix.replace(/\/$/, ''),

@@ -9,6 +9,7 @@
 import { inflateRawSync } from 'node:zlib';
 import { FramewormError } from '../common/errors.js';
 import { crc32 } from '../common/crc32.js';
+import { printable } from './printable.js';
 
 export { crc32 };
 
@@ -40,6 +41,12 @@ const MAX_COMMENT = 0xffff;
 const MAX_ENTRIES = 1_000_000; // a checkpoint has one entry per storage; this only stops abuse
 const U32_MAX = 0xffffffff;
 const U16_MAX = 0xffff;
+/**
+ * Highest uncompressed:compressed ratio an entry may declare before it is treated as a deflate
+ * bomb. Deflate tops out near 1032:1 on runs of one byte; honest text such as a pickle stays
+ * far below 100:1. templates/frameworm/safe_load.py applies the same number.
+ */
+export const MAX_DEFLATE_RATIO = 100;
 
 function fail(label: string, problem: string): never {
   throw new FramewormError('E_INPUT', `${label} ${problem}`);
@@ -122,8 +129,8 @@ function applyZip64Extra(buf: Buffer, start: number, end: number, values: Zip64V
 }
 
 function readLocalDataOffset(buf: Buffer, headerOffset: number, name: string, label: string): number {
-  if (headerOffset + 30 > buf.length) fail(label, `is truncated: ZIP entry ${name} starts past the end of the file`);
-  if (buf.readUInt32LE(headerOffset) !== SIG_LOCAL) fail(label, `is corrupt: ZIP entry ${name} has no local header`);
+  if (headerOffset + 30 > buf.length) fail(label, `is truncated: ZIP entry ${printable(name)} starts past the end of the file`);
+  if (buf.readUInt32LE(headerOffset) !== SIG_LOCAL) fail(label, `is corrupt: ZIP entry ${printable(name)} has no local header`);
   return headerOffset + 30 + buf.readUInt16LE(headerOffset + 26) + buf.readUInt16LE(headerOffset + 28);
 }
 
@@ -166,7 +173,7 @@ export function readZip(buf: Buffer, label: string): ZipArchive {
     applyZip64Extra(buf, at + 46 + nameLen, at + 46 + nameLen + extraLen, values, label);
     const dataOffset = readLocalDataOffset(buf, values.headerOffset, name, label);
     if (dataOffset + values.compressed > buf.length) {
-      fail(label, `is truncated: the data of ZIP entry ${name} runs past the end of the file`);
+      fail(label, `is truncated: the data of ZIP entry ${printable(name)} runs past the end of the file`);
     }
     const entry: ZipEntry = {
       name,
@@ -185,22 +192,45 @@ export function readZip(buf: Buffer, label: string): ZipArchive {
 }
 
 /**
+ * Why a deflated entry must not be inflated (a size over `maxBytes` or a bomb-like ratio), or
+ * null when it may be. Decided from the central directory alone, before any byte is inflated.
+ */
+export function deflateRefusal(entry: ZipEntry, maxBytes: number): string | null {
+  const name = printable(entry.name);
+  if (entry.uncompressedSize > maxBytes) {
+    return `ZIP entry ${name} declares ${entry.uncompressedSize} uncompressed bytes, more than the ${maxBytes} allowed; nothing was inflated`;
+  }
+  if (entry.uncompressedSize > MAX_DEFLATE_RATIO * Math.max(entry.compressedSize, 1)) {
+    return `ZIP entry ${name} is a deflate bomb: ${entry.compressedSize} compressed bytes declare ${entry.uncompressedSize} (more than ${MAX_DEFLATE_RATIO}:1); nothing was inflated`;
+  }
+  return null;
+}
+
+/**
  * Returns an entry's uncompressed bytes.
  *
- * Stored entries are a zero-copy view into `buf`; deflated ones are inflated with an output cap
- * of the declared size so a zip bomb cannot exhaust memory.
+ * Stored entries are a zero-copy view into `buf`. A deflated entry is refused before inflating
+ * when it declares more than `maxBytes` or a bomb-like ratio (see {@link deflateRefusal}), and
+ * is then inflated with an output cap of its declared size, so a lying header cannot exhaust
+ * memory either.
  */
-export function readZipEntry(buf: Buffer, entry: ZipEntry, label: string): Buffer {
+export function readZipEntry(buf: Buffer, entry: ZipEntry, label: string, maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
   const raw = buf.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
-  if (entry.method === 0) return raw;
-  if (entry.method !== 8) fail(label, `uses ZIP compression method ${entry.method} for ${entry.name}, which is not supported`);
+  if (entry.method === 0) {
+    if (entry.uncompressedSize !== entry.compressedSize) fail(label, `is corrupt: stored ZIP entry ${printable(entry.name)} declares two different sizes`);
+    if (entry.uncompressedSize > maxBytes) fail(label, `has a ${entry.uncompressedSize}-byte ZIP entry ${printable(entry.name)}, more than the ${maxBytes} bytes allowed`);
+    return raw;
+  }
+  if (entry.method !== 8) fail(label, `uses ZIP compression method ${entry.method} for ${printable(entry.name)}, which is not supported`);
+  const refusal = deflateRefusal(entry, maxBytes);
+  if (refusal) throw new FramewormError('E_INPUT', `refused ${label}: ${refusal}`);
   try {
     const out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
-    if (out.length !== entry.uncompressedSize) fail(label, `is corrupt: ZIP entry ${entry.name} inflates to the wrong size`);
+    if (out.length !== entry.uncompressedSize) fail(label, `is corrupt: ZIP entry ${printable(entry.name)} inflates to the wrong size`);
     return out;
   } catch (err) {
     if (err instanceof FramewormError) throw err;
-    return fail(label, `is corrupt: ZIP entry ${entry.name} cannot be inflated (${(err as Error).message})`);
+    return fail(label, `is corrupt: ZIP entry ${printable(entry.name)} cannot be inflated (${(err as Error).message})`);
   }
 }
 

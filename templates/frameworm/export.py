@@ -6,6 +6,11 @@ Usage (from ``templates/``)::
         vitgan|cfg_ddpm] [--opset 17] [--image-size N]
     python3 -m frameworm.export --python-info
 
+With ``--exit-with-stdin`` the exporter stops as soon as its stdin reaches end-of-file: the
+control plane keeps that pipe open for the export's lifetime and never writes to it, so its
+death — even by SIGKILL, which leaves no chance to signal children — ends the export instead of
+leaving it running orphaned. Partial output files are removed first.
+
 Stdout is a machine protocol read by the TypeScript control plane: one JSON object per line,
 ``{"progress": {"step", "message"}}`` while working, then ``{"result": <manifest>}``; on failure
 ``{"error": {"code", "message"}}`` and exit code 2. Everything else torch or Python prints
@@ -20,6 +25,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -94,6 +100,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="example image size where the weights do not fix it")
     p.add_argument("--python-info", action="store_true",
                    help="print the Python/torch/onnx versions as JSON and exit")
+    p.add_argument("--exit-with-stdin", action="store_true",
+                   help="exit (removing partial output) when stdin reaches end-of-file: the "
+                        "caller holds it open while it wants the export")
     args = p.parse_args(list(argv))
     if not args.python_info and (not args.checkpoint or not args.out):
         raise ExportError("E_INPUT", "bad arguments: --checkpoint and --out are required")
@@ -299,6 +308,7 @@ def run_export(args: argparse.Namespace, proto: Protocol) -> Dict[str, Any]:
             manifest["schedule"] = to_jsonable(schedule_fn(state_dict, hp))
         manifest["export_seconds"] = round(time.monotonic() - started, 3)
         paths[MANIFEST_FILE].write_text(json.dumps(manifest, indent=2, allow_nan=False))
+        _PARTIAL_OUTPUTS.clear()  # complete now: nothing for the stdin watcher to remove
         return manifest
     except BaseException:
         # Never leave a half-written export behind: the control plane trusts what it finds.
@@ -308,6 +318,39 @@ def run_export(args: argparse.Namespace, proto: Protocol) -> Dict[str, Any]:
         raise
 
 
+#: Output files of the export in progress, removed by the stdin watcher if the caller dies.
+_PARTIAL_OUTPUTS: List[Path] = []
+
+
+def _remove_partial_outputs() -> None:
+    for path in list(_PARTIAL_OUTPUTS):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def watch_stdin_for_parent_death() -> threading.Thread:
+    """Start a daemon thread that ends the process once stdin reaches end-of-file.
+
+    The caller's end of the pipe closes when the caller exits for any reason, so this is the
+    one signal that survives a SIGKILL of the caller; polling ``os.getppid()`` would also miss
+    callers running under a subreaper.
+    """
+    def watch() -> None:
+        try:
+            while os.read(0, 65536):
+                pass  # the caller never writes; anything it does write is ignored
+        except OSError:
+            pass
+        _remove_partial_outputs()
+        os._exit(3)  # not sys.exit: the main thread may be deep inside torch
+
+    thread = threading.Thread(target=watch, name="frameworm-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _prepare_out_dir(out_dir: Path) -> Dict[str, Path]:
     """Create the output directory and remove artefacts of an earlier export there."""
     try:
@@ -315,6 +358,7 @@ def _prepare_out_dir(out_dir: Path) -> Dict[str, Path]:
     except OSError as e:
         raise ExportError("E_INPUT", f"cannot create the output directory {out_dir}: {e}") from None
     paths = {name: out_dir / name for name in (TORCHSCRIPT_FILE, ONNX_FILE, REFERENCE_FILE, MANIFEST_FILE)}
+    _PARTIAL_OUTPUTS[:] = list(paths.values())
     for path in paths.values():
         if path.exists():
             path.unlink()
@@ -372,6 +416,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.python_info:
             proto.emit(python_info())
             return 0
+        if args.exit_with_stdin:
+            watch_stdin_for_parent_death()
         proto.result(run_export(args, proto))
         return 0
     except ExportError as e:

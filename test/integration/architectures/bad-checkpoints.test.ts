@@ -92,7 +92,7 @@ async function expectRefused(model: string, name: string, extra: string[], patte
   expect(await snapshotState(ws)).toBe(before);
   expect(fs.existsSync(path.join(exportsDir(), name))).toBe(false);
   expect(fs.readdirSync(exportsDir()).sort()).toEqual(exportsBefore);
-  expect((await runCli(ws, ['deploy', 'status', '--name', name, '--json'])).code).not.toBe(0);
+  expect((await runCli(ws, ['deploy', 'status', '--name', name, '--json'])).code).toBe(5); // never registered: E_NOT_FOUND
   return lines[0]!;
 }
 

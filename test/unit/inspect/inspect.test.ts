@@ -99,16 +99,7 @@ describe('inspectModelFile on the compat checkpoints', () => {
     expect(Math.abs(cbuf.readFloatLE(cb.offset + 49 * 4) - 0.999)).toBeLessThan(1e-7);
   });
 
-  it('inspects a 5.6 MB checkpoint well under 100 ms', async () => {
-    await inspectModelFile(compatPath('vae', 'best.pt')); // warm the JIT and the page cache
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await inspectModelFile(compatPath('vae', 'best.pt'));
-      times.push(performance.now() - t0);
-    }
-    expect(Math.min(...times)).toBeLessThan(100);
-  });
+  // The time to inspect the 5.6 MB vae checkpoint (target < 100 ms) is in test/bench/timing-bench.ts.
 
   it('formats a readable summary', async () => {
     const text = formatInspection(await inspectModelFile(compatPath('ddpm', 'best.pt')));
@@ -146,7 +137,8 @@ describe('inspectModelFile: bad input', () => {
     const file = writeFixture(tmp, 'random.bin', Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
     const err = await inspectError(file);
     expect(err.code).toBe('E_INPUT');
-    expect(err.message).toBe(`${file} is neither a PyTorch checkpoint nor an ONNX model (first bytes: de ad be ef 01 02 03 04)`);
+    // The file's bytes are not echoed (issue 8: errors must not print the user's data).
+    expect(err.message).toBe(`${file} is neither a PyTorch checkpoint nor an ONNX model (expected a .pt/.pth/.ckpt file written by torch.save, or an .onnx file)`);
   });
 
   it('a checkpoint cut in half', async () => {
@@ -181,11 +173,11 @@ describe('inspectModelFile: bad input', () => {
   });
 
   it('an unknown opcode inside a torch zip', async () => {
-    const evil = new PickleBuilder().proto().byte(0x93).stop().finish();
+    const evil = new PickleBuilder().proto().byte(0x92).stop().finish();
     const file = writeFixture(tmp, 'opcode.pt', torchZip({ pickle: evil, storages: new Map() }));
     const err = await inspectError(file);
     expect(err.code).toBe('E_UNSAFE');
-    expect(err.message).toMatch(/opcode STACK_GLOBAL/);
+    expect(err.message).toMatch(/opcode NEWOBJ_EX/);
   });
 
   it('a bare state dict of an unknown model is generic with a reason, not an error', async () => {

@@ -121,7 +121,9 @@ describe('unpickle: refused input', () => {
 
   it('refuses opcodes outside the list, naming them', () => {
     const cases: [number[], RegExp][] = [
-      [[0x80, 0x02, 0x93], /opcode STACK_GLOBAL \(0x93\) at byte 2/],
+      [[0x80, 0x02, 0x92], /opcode NEWOBJ_EX \(0x92\) at byte 2/],
+      [[0x80, 0x05, 0x97], /opcode NEXT_BUFFER \(0x97\)/],
+      [[0x80, 0x05, 0x98], /opcode READONLY_BUFFER \(0x98\)/],
       [[0x80, 0x02, 0x69], /opcode INST \(0x69\)/],
       [[0x80, 0x02, 0x81], /opcode NEWOBJ \(0x81\)/],
       [[0x80, 0x02, 0xff], /unknown opcode 0xff at byte 2/],
