@@ -89,6 +89,42 @@ export interface DeploymentStatus {
   readonly container: ContainerStateView | null;
   /** The rollback watcher's view of this deployment (absent where no watcher runs). */
   readonly watcher?: WatcherView | null;
+  /** The fault drill running on the production version, or null. */
+  readonly drill: DrillView | null;
+}
+
+/** `deploy drill`: a fault injected into the production version at its stable endpoint. */
+export interface DrillArgs {
+  readonly name: string;
+  /** Added latency per request, ms. */
+  readonly latency_ms?: number;
+  /** Seeded fraction of /predict requests answered 500. */
+  readonly error_rate?: number;
+  /** Ends by itself after this many seconds (default: until cleared or the version leaves production). */
+  readonly duration_s?: number;
+  readonly seed?: number;
+  /** Ends the running drill instead. */
+  readonly clear?: boolean;
+  readonly actor?: string;
+}
+
+/** A running (or just ended) drill. */
+export interface DrillView {
+  readonly version: string;
+  readonly latency_ms: number | null;
+  readonly error_rate: number | null;
+  readonly seed: number;
+  readonly duration_ms: number | null;
+  readonly started_at: string;
+  readonly expires_at: string | null;
+  readonly requests: number;
+  readonly injected_errors: number;
+}
+
+export interface DrillResult {
+  readonly name: string;
+  readonly action: 'start' | 'cleared';
+  readonly drill: DrillView | null;
 }
 
 /** `deploy status --json` → `watcher`. */
@@ -199,6 +235,7 @@ export interface RequestChannels {
   'deploy.rollback': [RollbackArgs, RollbackResult];
   'deploy.stop': [{ readonly name: string; readonly reason?: string }, StopResult];
   'deploy.inspect': [{ readonly model: string }, Readonly<Record<string, unknown>>];
+  'deploy.drill': [DrillArgs, DrillResult];
   'events.list': [EventsListArgs, readonly EventView[]];
   /** Pushes `event` for each new event of the model until the caller goes away. */
   'events.follow': [EventsFollowArgs, { readonly ended: true }];
@@ -279,6 +316,7 @@ export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'deploy.rollback',
   'deploy.stop',
   'deploy.inspect',
+  'deploy.drill',
   'events.list',
   'events.follow',
 ];

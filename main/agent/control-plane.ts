@@ -9,6 +9,7 @@ import { inspectModelFile } from '../inspect/inspect.js';
 import { followEvents, listEventViews } from '../registry/event-feed.js';
 import { Registry } from '../registry/registry.js';
 import { RollbackWatcher, WATCHER_ACTOR } from '../watch/rollback-watcher.js';
+import { ProbeSender } from '../serving/probe-requests.js';
 import { Workspace } from '../workspace/workspace.js';
 import { toFramewormError } from '../common/errors.js';
 import type { HandlerTable } from './rpc-server.js';
@@ -29,6 +30,8 @@ export class ControlPlane {
   readonly alerts: AlertRouter;
   /** Checks every production deployment and rolls it back on its own (DESIGN §7). */
   readonly watcher: RollbackWatcher;
+  /** Synthetic, architecture-aware requests that make an idle deployment's checks conclusive. */
+  readonly probes: ProbeSender;
   private config: DeployConfig;
   private stopConfigWatch: (() => void) | null = null;
 
@@ -43,12 +46,15 @@ export class ControlPlane {
     this.config = config;
     this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`) });
     const d = deployments;
+    this.probes = new ProbeSender({ resolve: (name) => d.probeTarget(name) });
     this.watcher = new RollbackWatcher({
       registry,
       config,
       endpoints: {
         takeInterval: (name) => d.takeInterval(name),
         intervalRequests: (name) => d.intervalRequests(name),
+        // Only with probe.enabled does the watcher call this (user traffic first, then probes).
+        sendProbes: (name, count) => this.probes.sendProbes(name, count),
       },
       rollback: (name, r) =>
         d.rollback({ name, reason: r.reason, actor: WATCHER_ACTOR, to_version: r.toVersion }, () => {}, undefined, {
@@ -168,6 +174,7 @@ export class ControlPlane {
       'deploy.promote': (args, ctx) => d.promote(args, ctx.progress, ctx.signal),
       'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
       'deploy.stop': (args) => d.stop(args),
+      'deploy.drill': (args) => d.drill(args),
       'events.list': async ({ name, limit }) => listEventViews(this.registry, name, limit ?? 100),
       'events.follow': async ({ name, after_id }, ctx) => {
         await followEvents(this.registry, name, after_id, (e) => ctx.push('event', e), ctx.signal);
@@ -183,6 +190,7 @@ export class ControlPlane {
   async dispose(): Promise<void> {
     this.stopConfigWatch?.();
     await this.watcher.dispose();
+    this.probes.dispose();
     await this.deployments.dispose();
     await this.alerts.dispose();
     this.registry.close();

@@ -165,6 +165,56 @@ export function registerDeployCommands(program: Command): void {
 
   withCommon(
     deploy
+      .command('drill')
+      .description('inject latency or server errors into the production version (any target) to prove the guard; --clear ends it')
+      .requiredOption('--name <name>')
+      .option('--latency-ms <ms>', 'added latency per request')
+      .option('--error-rate <r>', 'fraction of /predict requests answered 500 (seeded), 0–1')
+      .option('--duration <s>', 'end by itself after this many seconds')
+      .option('--seed <n>', 'seed of which requests fail')
+      .option('--clear', 'end the running drill'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const name = str(opts, 'name') ?? '';
+    const num = (key: string, flag: string): number | undefined => {
+      const v = str(opts, key);
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n)) throw new FramewormError('E_USAGE', `${flag} must be a number (got "${v}")`);
+      return n;
+    };
+    const clear = Boolean(opts['clear']);
+    const latency = num('latencyMs', '--latency-ms');
+    const errorRate = num('errorRate', '--error-rate');
+    const duration = num('duration', '--duration');
+    const seed = num('seed', '--seed');
+    if (clear && (latency !== undefined || errorRate !== undefined || duration !== undefined)) {
+      throw new FramewormError('E_USAGE', '--clear takes no --latency-ms, --error-rate or --duration');
+    }
+    if (!clear && latency === undefined && errorRate === undefined) {
+      throw new FramewormError('E_USAGE', 'give --latency-ms X or --error-rate R (or --clear)');
+    }
+    const r = await (await ensureAgent(common.workspace)).invoke('deploy.drill', {
+      name,
+      ...(clear ? { clear: true } : {}),
+      ...(latency !== undefined ? { latency_ms: latency } : {}),
+      ...(errorRate !== undefined ? { error_rate: errorRate } : {}),
+      ...(duration !== undefined ? { duration_s: duration } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      actor: process.env['USER'] ?? 'cli',
+    });
+    makeOutput(common.json).result(r, () => {
+      const d = r.drill;
+      if (!d) return `${r.name}: no drill`;
+      const what = [d.latency_ms !== null ? `+${d.latency_ms} ms` : '', d.error_rate !== null ? `${d.error_rate * 100}% errors (seed ${d.seed})` : ''].filter(Boolean).join(', ');
+      return r.action === 'cleared'
+        ? `${r.name}: drill on ${d.version} cleared after ${d.requests} request(s), ${d.injected_errors} injected error(s)`
+        : `${r.name}: drill on ${d.version}: ${what}${d.expires_at ? ` until ${d.expires_at}` : ' until cleared or the version leaves production'}`;
+    });
+  });
+
+  withCommon(
+    deploy
       .command('events')
       .description("the model's events (NDJSON with --json); --follow keeps printing new ones until Ctrl-C")
       .requiredOption('--name <name>')
@@ -236,6 +286,10 @@ function formatStatus(s: DeploymentStatus): string {
     const c = s.container;
     const exit = c.running ? '' : ` exit ${c.exit_code ?? '?'}${c.oom_killed ? ' (out of memory)' : ''}`;
     lines.push(`  container ${c.name} (${c.id.slice(0, 12)}): ${c.state}${exit}, health ${c.health}; image ${c.image} ${c.image_id.slice(7, 19)}; 127.0.0.1:${c.host_port}${c.error ? `; ${c.error}` : ''}`);
+  }
+  if (s.drill) {
+    const d = s.drill;
+    lines.push(`  drill on ${d.version}: ${d.latency_ms !== null ? `+${d.latency_ms} ms ` : ''}${d.error_rate !== null ? `${d.error_rate * 100}% errors ` : ''}(${d.requests} requests, ${d.injected_errors} injected errors${d.expires_at ? `, until ${d.expires_at}` : ''})`);
   }
   if (s.watcher) {
     const w = s.watcher;

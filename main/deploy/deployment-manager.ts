@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
+  DrillArgs,
+  DrillResult,
   DeployStartArgs,
   DeployStartResult,
   DeploymentStatus,
@@ -22,6 +24,7 @@ import type { Registry, VersionRecord } from '../registry/registry.js';
 import { assertImageableName } from '../docker/image-names.js';
 import type { Backend } from '../serving/stable-endpoint.js';
 import { StableEndpoint } from '../serving/stable-endpoint.js';
+import { readProbeSpec, type ProbeSpec } from '../serving/probe-requests.js';
 import type { IntervalMeasurement } from '../metrics/interval-sample.js';
 import type { JsonObject } from '../events/json.js';
 import { WATCHER_ACTOR } from '../watch/rollback-watcher.js';
@@ -53,6 +56,8 @@ interface LiveDeployment {
   backend: Backend | null;
   /** The previous production version, still loaded, for an instant rollback (warm_standby). */
   standby: Backend | null;
+  /** What synthetic probes of the serving version send (read once per version). */
+  probeSpec?: { readonly version: string; readonly spec: ProbeSpec };
 }
 
 /** Values measured by the watcher, recorded with an automatic rollback instead of the endpoint's window. */
@@ -468,6 +473,7 @@ export class DeploymentManager {
       target: model.target,
       versions: this.registry.listVersions(name).map(toView),
       metrics: live ? live.endpoint.snapshot() : null,
+      drill: live?.endpoint.drill() ?? null,
       container,
     };
   }
@@ -537,6 +543,41 @@ export class DeploymentManager {
     return failures;
   }
 
+  /**
+   * `deploy drill`: injects latency and/or a seeded fraction of 5xx into the production version
+   * at its stable endpoint (any target), until cleared, its duration ends, or that version leaves
+   * production — so a rollback leaves the fault behind. Starts and ends are `drill` events.
+   */
+  drill(args: DrillArgs): Promise<DrillResult> {
+    assertModelName(args.name);
+    return this.locked(args.name, async () => {
+      this.registry.requireModel(args.name);
+      const live = this.live.get(args.name);
+      if (args.clear) {
+        const ended = live?.endpoint.clearDrill() ?? null;
+        if (!ended) throw new FramewormError('E_CONFLICT', `${args.name} has no fault drill running`);
+        return { name: args.name, action: 'cleared', drill: ended };
+      }
+      if (args.latency_ms === undefined && args.error_rate === undefined) {
+        throw new FramewormError('E_USAGE', 'a drill needs --latency-ms or --error-rate (or --clear)');
+      }
+      const production = this.registry.getProduction(args.name);
+      if (!production || !live?.backend) throw new FramewormError('E_CONFLICT', `${args.name} is not serving a production version: nothing to drill`);
+      const state = live.endpoint.startDrill({
+        version: production.version,
+        ...(args.latency_ms !== undefined ? { latencyMs: args.latency_ms } : {}),
+        ...(args.error_rate !== undefined ? { errorRate: args.error_rate } : {}),
+        ...(args.duration_s !== undefined ? { durationMs: args.duration_s * 1000 } : {}),
+        ...(args.seed !== undefined ? { seed: args.seed } : {}),
+      });
+      this.registry.recordEvent(args.name, 'drill', {
+        version: state.version, action: 'start', latency_ms: state.latency_ms, error_rate: state.error_rate,
+        duration_s: state.duration_ms === null ? null : state.duration_ms / 1000, seed: state.seed, actor: args.actor ?? 'cli',
+      });
+      return { name: args.name, action: 'start', drill: state };
+    });
+  }
+
   /** The watcher's per-check view of a deployment's current version; null when nothing serves it here. */
   takeInterval(name: string): IntervalMeasurement | null {
     return this.live.get(name)?.endpoint.takeInterval() ?? null;
@@ -545,6 +586,24 @@ export class DeploymentManager {
   /** Requests answered since the last takeInterval (for probe top-up). */
   intervalRequests(name: string): number {
     return this.live.get(name)?.endpoint.intervalRequests() ?? 0;
+  }
+
+  /**
+   * Where to send synthetic probes for a deployment and what its serving version accepts, or
+   * null when nothing serves it here. The spec is read from the version's export manifest.
+   */
+  probeTarget(name: string): { url: string; spec: ProbeSpec } | null {
+    const live = this.live.get(name);
+    const version = live?.backend?.version;
+    if (!live || !version) return null;
+    const cached = live.probeSpec;
+    if (cached && cached.version === version) return { url: live.endpoint.url, spec: cached.spec };
+    const record = this.registry.getVersion(name, version);
+    if (!record) return null;
+    const onnx = record.artifacts['onnx'];
+    const spec = readProbeSpec(typeof onnx === 'string' ? onnx : path.join(this.workspace.exportDir(name, version), 'model.onnx'));
+    live.probeSpec = { version, spec };
+    return { url: live.endpoint.url, spec };
   }
 
   /** The live stable endpoint of a deployment, or null. */
@@ -640,6 +699,13 @@ export class DeploymentManager {
         port,
         maxBodyBytes: this.config.max_body_bytes,
         maxConnections: this.config.max_connections,
+        // A drill ends when cleared, when its duration is up, or when its version leaves production.
+        onDrillEnded: (reason, drill) =>
+          this.recordSafely(name, 'drill', {
+            version: drill.version, action: reason, latency_ms: drill.latency_ms, error_rate: drill.error_rate,
+            duration_s: drill.duration_ms === null ? null : drill.duration_ms / 1000, seed: drill.seed,
+            requests: drill.requests, injected_errors: drill.injected_errors,
+          }),
         requestTimeoutMs: this.config.request_timeout_ms,
         recorder: { windowS: this.config.metrics_window_s },
       });

@@ -32,7 +32,11 @@ export interface EventFieldMap {
     error_rate: number | null; error_rate_lower: number | null; requests: number; in_flight: number; streak: number;
     probes?: number; error?: string;
   };
-  drill: { version: string; action: 'start' | 'clear' | 'expired'; latency_ms?: number | null; error_rate?: number | null; duration_s?: number | null };
+  drill: {
+    version: string; action: 'start' | 'cleared' | 'expired' | 'version_left'; latency_ms: number | null; error_rate: number | null;
+    duration_s: number | null; seed: number; requests?: number; injected_errors?: number; actor?: string;
+  };
+  config_rejected: { error: string };
   alert: { channel: string; outcome: 'sent' | 'failed' | 'skipped'; about_event_id: number | null; about_event: string; error?: string };
   image_rebuilt: { version: string; image: string; image_digest: string; previous_digest: string | null };
   backend_lost: { version: string; reason: string; container?: string | null; container_id?: string | null; exit_code?: number | null; detail?: string };
@@ -62,7 +66,7 @@ export type EventOf<K extends EventName> = Extract<FramewormEvent, { event: K }>
 const NAMES: ReadonlySet<string> = new Set<EventName>([
   'register', 'promote', 'archive', 'deploy', 'stop', 'restore', 'restore_failed', 'rollback_started', 'rollback',
   'check', 'drill', 'alert', 'image_rebuilt', 'backend_lost', 'backend_restored', 'self_heal_failed',
-  'event_log_error', 'registry_recovered', 'recovered',
+  'event_log_error', 'registry_recovered', 'recovered', 'config_rejected',
 ]);
 
 /** True for the names of the union. */

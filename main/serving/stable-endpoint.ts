@@ -15,7 +15,9 @@ import { IntervalCollector, type InFlightToken, type IntervalMeasurement } from 
 import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, type Outcome } from '../metrics/latency-recorder.js';
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
 import type { Backend } from './backend.js';
+import { ActiveDrill, DRILL_ERROR_MESSAGE, drillDelay, drillPrometheus, MAX_TIMER_MS, systemDrillClock, type DrillClock, type DrillDecision, type DrillEndReason, type DrillOptions, type DrillState } from './fault-drill.js';
 import { BodyTooLargeError, ClientGoneError, readBody, sendJson, sendText } from './http-io.js';
+import { ProbeTally, probePrometheus, type ProbeCounts } from './probe-tally.js';
 import { checkContentType, checkJsonDepth, type Refusal } from './request-checks.js';
 import { RequestError } from './schemas/types.js';
 
@@ -44,18 +46,31 @@ export interface StableEndpointOptions {
   readonly maxConnections?: number;
   /** Called for every 5xx with the error behind it (for logs); the client sees only the message. */
   readonly onServerError?: (err: unknown) => void;
+  /**
+   * Called once when a fault drill ends (see startDrill), with its final state, so the control
+   * plane can record a `drill` event. Not called for drills that never started.
+   */
+  readonly onDrillEnded?: (reason: DrillEndReason, drill: DrillState) => void;
+  /** Clock and timers of drill expiry (default: the real ones); tests inject one to end drills exactly. */
+  readonly drillClock?: DrillClock;
 }
 
-/** Snapshot of the version currently behind the endpoint. */
-export interface VersionSnapshot extends LatencySnapshot {
+/**
+ * Snapshot of the version currently behind the endpoint. The latency counts include synthetic
+ * probes (they are real requests and count in rollback checks); the `probe_*` counts are that
+ * subset, reported apart from user traffic.
+ */
+export interface VersionSnapshot extends LatencySnapshot, ProbeCounts {
   readonly version: string;
 }
 
-/** `/metrics` JSON: the endpoint's stats, plus the current version's own. */
-export interface EndpointMetrics extends LatencySnapshot {
+/** `/metrics` JSON: the endpoint's stats, plus the current version's own (probes: see VersionSnapshot). */
+export interface EndpointMetrics extends LatencySnapshot, ProbeCounts {
   readonly model: string;
   readonly version: string | null;
   readonly version_metrics: VersionSnapshot | null;
+  /** The fault drill running at this endpoint; null when none. */
+  readonly drill: DrillState | null;
 }
 
 interface Current {
@@ -63,6 +78,8 @@ interface Current {
   readonly recorder: LatencyRecorder;
   /** The rollback watcher's per-check view of this version (see takeInterval). */
   readonly interval: IntervalCollector;
+  /** This version's probe counts (see ProbeTally). */
+  readonly probes: ProbeTally;
 }
 
 /**
@@ -72,6 +89,13 @@ interface Current {
 export const PROBE_HEADER = 'x-frameworm-probe';
 
 class TimeoutError extends Error {}
+
+/** A 500 a fault drill injects (never passed to onServerError: nothing is wrong). */
+class InjectedFault extends Error {
+  constructor(readonly version: string) {
+    super(DRILL_ERROR_MESSAGE);
+  }
+}
 
 const TIME_ORIGIN = performance.timeOrigin;
 
@@ -99,6 +123,10 @@ export class StableEndpoint {
   private openRequests = 0;
   private closing: Promise<void> | null = null;
   private readonly injectedClock: boolean;
+  private readonly endpointProbes = new ProbeTally();
+  private readonly drillClock: DrillClock;
+  private activeDrill: ActiveDrill | null = null;
+  private drillTimer: unknown = null;
 
   constructor(private readonly options: StableEndpointOptions) {
     this.name = options.name;
@@ -113,6 +141,7 @@ export class StableEndpoint {
     }
     this.endpointRecorder = new LatencyRecorder(options.recorder);
     this.injectedClock = options.recorder?.now !== undefined;
+    this.drillClock = options.drillClock ?? systemDrillClock;
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.dispatch(req, res));
     // Longer than typical client pools' idle time, so clients rarely race a server-side close.
     this.server.keepAliveTimeout = 30_000;
@@ -165,9 +194,73 @@ export class StableEndpoint {
   async switchBackend(next: Backend | null): Promise<Backend | null> {
     const old = this.current;
     if (next === null) this.current = null;
-    else if (old && old.backend.version === next.version) this.current = { backend: next, recorder: old.recorder, interval: old.interval };
-    else this.current = { backend: next, recorder: new LatencyRecorder(this.options.recorder), interval: new IntervalCollector(monotonicEpochMs()) };
+    else if (old && old.backend.version === next.version) this.current = { backend: next, recorder: old.recorder, interval: old.interval, probes: old.probes };
+    else this.current = { backend: next, recorder: new LatencyRecorder(this.options.recorder), interval: new IntervalCollector(monotonicEpochMs()), probes: new ProbeTally() };
+    // A drill belongs to one version: a rollback (or a stop) leaves the fault behind.
+    if (this.activeDrill && this.activeDrill.version !== next?.version) this.endDrill('version_left');
     return old?.backend ?? null;
+  }
+
+  /**
+   * Starts a fault drill on `options.version`, which must be the version serving now
+   * (E_CONFLICT otherwise; E_USAGE for bad options, see validateDrillOptions). It affects only
+   * /predict requests that version serves, probes included, and ends when cleared, when
+   * `durationMs` runs out, or when another version (or none) is switched in; each end is
+   * reported once through `onDrillEnded`. A drill already running is replaced (reported as
+   * `cleared`). Returns the new drill's state.
+   */
+  startDrill(options: DrillOptions): DrillState {
+    const drill = new ActiveDrill(options, this.drillClock.now());
+    const serving = this.current?.backend.version ?? null;
+    if (serving !== options.version) {
+      throw new FramewormError('E_CONFLICT', `cannot drill ${this.name} ${options.version}: ${serving === null ? 'no version is serving' : `the version serving is ${serving}`}`);
+    }
+    if (this.activeDrill) this.endDrill('cleared');
+    this.activeDrill = drill;
+    if (drill.expiresMs !== null) this.armDrillTimer(drill);
+    return drill.state();
+  }
+
+  /** Ends the running drill (reported as `cleared`) and returns its final state; null when none ran. */
+  clearDrill(): DrillState | null {
+    this.expireDrillIfDue();
+    return this.activeDrill ? this.endDrill('cleared') : null;
+  }
+
+  /** The running drill's state; null when none (an expired one is ended here if its timer has not fired yet). */
+  drill(): DrillState | null {
+    this.expireDrillIfDue();
+    return this.activeDrill?.state() ?? null;
+  }
+
+  /** Fires at the drill's expiry; re-arms when the duration is longer than one timer can wait. */
+  private armDrillTimer(drill: ActiveDrill): void {
+    const wait = Math.min(Math.max(0, drill.expiresMs! - this.drillClock.now()), MAX_TIMER_MS);
+    this.drillTimer = this.drillClock.setTimer(() => {
+      this.drillTimer = null;
+      if (this.activeDrill !== drill) return;
+      if (drill.expiredAt(this.drillClock.now())) this.endDrill('expired');
+      else this.armDrillTimer(drill);
+    }, wait);
+  }
+
+  private expireDrillIfDue(): void {
+    if (this.activeDrill?.expiredAt(this.drillClock.now())) this.endDrill('expired');
+  }
+
+  private endDrill(reason: DrillEndReason): DrillState {
+    const drill = this.activeDrill!;
+    this.activeDrill = null;
+    if (this.drillTimer !== null) this.drillClock.clearTimer(this.drillTimer);
+    this.drillTimer = null;
+    const state = drill.state();
+    try {
+      this.options.onDrillEnded?.(reason, state);
+    } catch (err) {
+      // A failing listener must not break the switch or the clear that ended the drill.
+      this.options.onServerError?.(err);
+    }
+    return state;
   }
 
   /** The endpoint-level recorder (all versions). */
@@ -202,14 +295,18 @@ export class StableEndpoint {
     const cur = this.current;
     return {
       ...this.endpointRecorder.snapshot(windowS),
+      ...this.endpointProbes.counts(),
       model: this.name,
       version: cur?.backend.version ?? null,
-      version_metrics: cur ? { version: cur.backend.version, ...cur.recorder.snapshot(windowS) } : null,
+      version_metrics: cur ? { version: cur.backend.version, ...cur.recorder.snapshot(windowS), ...cur.probes.counts() } : null,
+      drill: this.drill(),
     };
   }
 
   /** Stops accepting, lets in-flight requests finish (up to the grace), closes every connection. Leaves the backend alone. */
   close(): Promise<void> {
+    // Closed, the endpoint serves no version: a drill still running ends like on a stop.
+    if (!this.closing && this.activeDrill) this.endDrill('version_left');
     this.closing ??= new Promise<void>((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -282,7 +379,11 @@ export class StableEndpoint {
     const cur = this.current;
     const series: LabelledSnapshot[] = [{ snapshot: this.endpointRecorder.snapshot(), labels: { scope: 'endpoint' } }];
     if (cur) series.push({ snapshot: cur.recorder.snapshot(), labels: { scope: 'version', version: cur.backend.version } });
-    sendText(res, 200, toPrometheus(series, { model: this.name }), PROMETHEUS_CONTENT_TYPE);
+    // Probes stay inside the families above and get their own counters with the same labels.
+    const probes: { counts: ProbeCounts; labels: Record<string, string> }[] = [{ counts: this.endpointProbes.counts(), labels: { scope: 'endpoint' } }];
+    if (cur) probes.push({ counts: cur.probes.counts(), labels: { scope: 'version', version: cur.backend.version } });
+    const text = toPrometheus(series, { model: this.name }) + probePrometheus(probes, this.name) + drillPrometheus(this.drill(), this.name);
+    sendText(res, 200, text, PROMETHEUS_CONTENT_TYPE);
   }
 
   private async predict(req: IncomingMessage, res: ServerResponse, start: number): Promise<void> {
@@ -300,6 +401,10 @@ export class StableEndpoint {
       this.endpointRecorder.record(end - start, o, at);
       target?.recorder.record(end - start, o, at);
       target?.interval.record(end - start, o === 'server_error' || o === 'timeout', probe);
+      if (probe) {
+        this.endpointProbes.record(o);
+        target?.probes.record(o);
+      }
     });
 
     // Aborted when nobody waits for the answer any more, so queued or multi-step work stops.
@@ -341,9 +446,11 @@ export class StableEndpoint {
     const token = interval.begin(TIME_ORIGIN + start, probe);
     inFlight = token;
     res.once('close', () => interval.end(token));
+    // Decided now, in arrival order at the version, so a seeded drill fails the same requests.
+    const drill = this.drillFor(target);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const work = target.backend.handlePredict(body, abort.signal);
+      const work = drill ? this.drilled(drill, target.backend, body, abort.signal) : target.backend.handlePredict(body, abort.signal);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           const err = new TimeoutError();
@@ -359,6 +466,8 @@ export class StableEndpoint {
       if (err instanceof TimeoutError) {
         outcome = 'timeout';
         sendJson(res, 504, { error: `the model did not answer within ${this.requestTimeoutMs} ms`, detail: { timeout_ms: this.requestTimeoutMs } });
+      } else if (err instanceof InjectedFault) {
+        sendJson(res, 500, { error: DRILL_ERROR_MESSAGE, code: 'E_RUNTIME', detail: { drill: true, version: err.version } });
       } else if (err instanceof RequestError) {
         sendJson(res, err.status, { error: err.message, detail: err.detail ?? null });
       } else {
@@ -369,6 +478,28 @@ export class StableEndpoint {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** What the running drill does to a request bound for `target`; null when no drill applies. */
+  private drillFor(target: Current): DrillDecision | null {
+    this.expireDrillIfDue();
+    const drill = this.activeDrill;
+    return drill && drill.version === target.backend.version ? drill.next() : null;
+  }
+
+  /**
+   * A drilled request: an injected failure answers 500 without calling the model; latency is
+   * added after the backend answers, so the backend's in-flight count (what a rollback drains)
+   * is not stretched and the request times out like a slow model would.
+   */
+  private async drilled(drill: DrillDecision, backend: Backend, body: unknown, signal: AbortSignal): Promise<object> {
+    if (drill.fail) {
+      await drillDelay(drill.delayMs, signal);
+      throw new InjectedFault(backend.version);
+    }
+    const result = await backend.handlePredict(body, signal);
+    await drillDelay(drill.delayMs, signal);
+    return result;
   }
 
   /** 413 for a body over the limit; the rest of it is never buffered (see lingerOnUnreadBody). */

@@ -20,6 +20,7 @@ describe('control-plane surface', () => {
     expect([...REQUEST_CHANNELS].sort()).toEqual([
       'agent.info',
       'agent.shutdown',
+      'deploy.drill',
       'deploy.inspect',
       'deploy.list',
       'deploy.promote',
