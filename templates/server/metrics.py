@@ -79,13 +79,16 @@ class LatencyRecorder:
         self._ring: List[Tuple[List[int], _Bucket]] = [([-1], _Bucket()) for _ in range(slots)]
         self._lifetime = _Bucket()
         self._lock = threading.Lock()
+        # Synthetic probes (header x-frameworm-probe): counted in every figure above and
+        # reported apart here, as the embedded runtime does.
+        self._probes = _Bucket()
         self._since = time.time()
         self._origin_wall = time.time() * 1000.0 - time.monotonic() * 1000.0
 
     def _now_ms(self) -> float:
         return self._origin_wall + time.monotonic() * 1000.0
 
-    def record(self, latency_ms: float, outcome: str) -> None:
+    def record(self, latency_ms: float, outcome: str, probe: bool = False) -> None:
         us = round(latency_ms * 1000)
         us = 0 if not us >= 0 else min(us, HIGHEST_US)
         epoch = int(self._now_ms() // self.slot_ms)
@@ -96,6 +99,8 @@ class LatencyRecorder:
                 tag[0] = epoch
             bucket.add(us, outcome)
             self._lifetime.add(us, outcome)
+            if probe:
+                self._probes.add(us, outcome)
 
     def snapshot(self) -> Dict[str, object]:
         current = int(self._now_ms() // self.slot_ms)
@@ -117,6 +122,9 @@ class LatencyRecorder:
                 "client_errors": lt.client_errors, "timeouts": lt.timeouts,
                 "window_errors": window_errors, "window_client_errors": m.client_errors,
                 "window_timeouts": m.timeouts, "sum_ms": lt.sum_us / 1000.0,
+                "probe_requests": self._probes.count,
+                "probe_errors": self._probes.server_errors + self._probes.timeouts,
+                "probe_client_errors": self._probes.client_errors,
                 "window_s": self.window_s,
                 "since": datetime.fromtimestamp(self._since, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             }
@@ -146,6 +154,15 @@ _FAMILIES = [
      lambda s: [("", {}, s["error_rate"])]),
     ("frameworm_window_requests", "gauge", "Prediction requests in the sliding window.",
      lambda s: [("", {}, s["window_requests"])]),
+    ("frameworm_probe_requests_total", "counter",
+     "Synthetic probe requests answered; included in frameworm_requests_total.",
+     lambda s: [("", {}, s["probe_requests"])]),
+    ("frameworm_probe_errors_total", "counter",
+     "Synthetic probe requests that failed on the server side (5xx or timeout); included in frameworm_request_errors_total.",
+     lambda s: [("", {}, s["probe_errors"])]),
+    ("frameworm_probe_client_errors_total", "counter",
+     "Synthetic probe requests refused as invalid (4xx); included in frameworm_request_client_errors_total.",
+     lambda s: [("", {}, s["probe_client_errors"])]),
 ]
 
 
@@ -174,4 +191,10 @@ def to_prometheus(series: List[Tuple[Dict[str, object], Dict[str, str]]], labels
                 all_labels = {**(labels or {}), **own, **extra}
                 text = ",".join(f'{k}="{_label_value(v)}"' for k, v in all_labels.items())
                 lines.append(f"{name}{suffix}{'{' + text + '}' if text else ''} {_fmt(value)}")
+    # Fault drills run at the control plane's stable endpoint, never in this server: always 0.
+    model = {k: v for k, v in (labels or {}).items() if k == "model"}
+    text = ",".join(f'{k}="{_label_value(v)}"' for k, v in model.items())
+    lines.append("# HELP frameworm_drill_active Whether a fault drill is running at this endpoint (1) or not (0).")
+    lines.append("# TYPE frameworm_drill_active gauge")
+    lines.append(f"frameworm_drill_active{'{' + text + '}' if text else ''} 0")
     return "\n".join(lines) + "\n"

@@ -189,7 +189,8 @@ async def _predict(request: Request) -> Response:
 def _snapshot() -> Dict[str, Any]:
     snap = recorder.snapshot()
     ready = state["ctx"] is not None
-    return {**snap, "model": NAME, "version": VERSION if ready else None,
+    # Fault drills are injected at the control plane's stable endpoint, never in this server.
+    return {**snap, "model": NAME, "version": VERSION if ready else None, "drill": None,
             "version_metrics": {"version": VERSION, **snap} if ready else None}
 
 
@@ -222,7 +223,7 @@ async def dispatch(request: Request, path: str) -> Response:
         response = await _predict(request)
         code = response.status_code
         outcome = "timeout" if code == 504 else "server_error" if code >= 500 else "client_error" if code >= 400 else "ok"
-        recorder.record((time.perf_counter() - start) * 1000, outcome)
+        recorder.record((time.perf_counter() - start) * 1000, outcome, "x-frameworm-probe" in request.headers)
         return response
     if route not in ("/health", "/ready", "/metrics"):
         return _json(404, {"error": f"no route {method} {request.url.path}; routes: {ROUTES}"})

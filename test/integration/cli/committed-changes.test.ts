@@ -144,11 +144,20 @@ describe('an agent killed right after a commit (defect 2)', () => {
   }
 
   it('keeps the rollback event and the CLI says the rollback committed', async () => {
-    await cliJson(ws, ['deploy', 'start', '--model', modelA, '--name', 'm']);
-    const v2 = await cliJson<DeployStartResult>(ws, ['deploy', 'start', '--model', modelB, '--name', 'm']);
+    // The agent (started by the first command, with this environment) pauses once the rollback's
+    // intent is logged and its target loaded; the log is then blocked so the agent stops right
+    // after the commit, where it is killed.
+    const pauseFile = path.join(ws, 'paused');
+    const env = { FRAMEWORM_TEST_HOOKS: '1', FRAMEWORM_TEST_PAUSE: 'rollback:loaded', FRAMEWORM_TEST_PAUSE_FILE: pauseFile };
+    expect((await runCli(ws, ['deploy', 'start', '--model', modelA, '--name', 'm'], env)).code).toBe(0);
+    const v2 = JSON.parse((await runCli(ws, ['deploy', 'start', '--model', modelB, '--name', 'm', '--json'], env)).stdout) as DeployStartResult;
     const pid = agentPid();
-    blockLogWrites('m');
     const cli = startCli(['deploy', 'rollback', '--name', 'm', '--reason', 'kill test', '--json']);
+    await until('the rollback to pause before committing', () => fs.existsSync(pauseFile));
+    expect(logLines('m').some((l) => l['event'] === 'rollback_started')).toBe(true);
+    expect(logLines('m').some((l) => l['event'] === 'rollback')).toBe(false);
+    blockLogWrites('m');
+    fs.rmSync(pauseFile);
     await until('the rollback to commit', () => productionOf('m') === 'v1');
     fs.rmSync(logFile('m'));
     process.kill(pid, 'SIGKILL');
