@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
   /usr/bin/python3 -c 'import torch, numpy, onnx, pytest' >/dev/null 2>&1 || need+=(python3-torch python3-numpy python3-onnx python3-pytest)
   # The generated FastAPI server runs on Debian's FastAPI/uvicorn in the contract tests.
   /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 || need+=(python3-fastapi python3-uvicorn)
+  # Drift statistics tests compare KS / chi-squared / G against scipy on fixed data.
+  /usr/bin/python3 -c 'import scipy' >/dev/null 2>&1 || need+=(python3-scipy)
   # Docker target tests: Debian's engine, and debootstrap for the offline base image.
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)

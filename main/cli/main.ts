@@ -10,6 +10,7 @@ import { registerAlertsCommands } from './alerts-commands.js';
 import { commonOf, withCommon } from './common-options.js';
 import { registerDeployCommands } from './deploy-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
+import { registerShiftCommands } from './shift-commands.js';
 import { reportError, warnAboutConfig } from './output.js';
 
 function buildProgram(): Command {
@@ -22,6 +23,7 @@ function buildProgram(): Command {
   registerAgentCommands(program);
   registerRegistryCommands(program);
   registerAlertsCommands(program);
+  registerShiftCommands(program);
   withCommon(
     program
       .command('ui')

@@ -59,6 +59,15 @@ export type DeployConfig = {
   readonly inference_workers: number | null;
   readonly metrics_window_s: number;
   readonly default_stage: (typeof DEFAULT_STAGES)[number];
+  /** SHIFT drift monitoring (issue 10): on/off, the fraction of requests sampled, window and reference sizes (rows), test level and permutations. */
+  readonly drift_enabled: boolean;
+  readonly drift_sample_rate: number;
+  readonly drift_window: number;
+  readonly drift_reference_size: number;
+  readonly drift_alpha: number;
+  readonly drift_permutations: number;
+  /** Whether sustained drift alone may roll a deployment back (never by default). */
+  readonly rollback_on_drift: boolean;
 };
 
 export interface LoadedConfig {
@@ -105,6 +114,10 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 const MAX_CONTAINER_MEMORY_MB = 1_048_576; // 1 TiB
 const MAX_ROLLBACK_CHECKS = 1000;
 const MAX_MIN_REQUESTS_PER_CHECK = 1_000_000;
+// Drift windows and references hold raw rows in memory; the tests need at least 10 rows a side.
+const MIN_DRIFT_ROWS = 10;
+const MAX_DRIFT_ROWS = 100_000;
+const MAX_DRIFT_PERMUTATIONS = 100_000;
 // The config file is small by nature; a huge one is a mistake (or an attack on the parser).
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 // Alias uses allowed while turning the YAML into values: a real config has none or a few; a
@@ -153,6 +166,13 @@ const deploySchema = z.object({
   inference_workers: intBetween(1, MAX_INFERENCE_WORKERS).nullable().default(null),
   metrics_window_s: positiveAtMost(DAY_S).default(60),
   default_stage: z.enum(DEFAULT_STAGES).default('production'),
+  drift_enabled: z.boolean().default(true),
+  drift_sample_rate: z.number().min(0).max(1).default(1),
+  drift_window: intBetween(MIN_DRIFT_ROWS, MAX_DRIFT_ROWS).default(200),
+  drift_reference_size: intBetween(MIN_DRIFT_ROWS, MAX_DRIFT_ROWS).default(200),
+  drift_alpha: z.number().gt(0).max(0.5).default(0.05),
+  drift_permutations: intBetween(10, MAX_DRIFT_PERMUTATIONS).default(500),
+  rollback_on_drift: z.boolean().default(false),
 });
 
 // Compile-time check that the schema's output really is a DeployConfig.
@@ -197,6 +217,13 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   inference_workers: `an integer from 1 to ${MAX_INFERENCE_WORKERS}, or null for min(2, available cores)`,
   metrics_window_s: `a number > 0 and at most ${DAY_S} (one day)`,
   default_stage: 'one of production, staging',
+  drift_enabled: 'true or false',
+  drift_sample_rate: 'a number from 0 to 1 (the fraction of requests sampled)',
+  drift_window: `an integer from ${MIN_DRIFT_ROWS} to ${MAX_DRIFT_ROWS} (samples per drift check)`,
+  drift_reference_size: `an integer from ${MIN_DRIFT_ROWS} to ${MAX_DRIFT_ROWS} (reference samples)`,
+  drift_alpha: 'a number > 0 and at most 0.5',
+  drift_permutations: `an integer from 10 to ${MAX_DRIFT_PERMUTATIONS}`,
+  rollback_on_drift: 'true or false',
 };
 
 function deepFreeze<T>(value: T): T {

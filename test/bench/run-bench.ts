@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { DockerClient, dockerSocketPath } from '../../main/docker/docker-client.js';
 import { runArchitectureBench } from './architecture-bench.js';
 import { runContainerBench } from './container-bench.js';
+import { runDriftBench } from './drift-bench.js';
 import { formatBenchTable, runEmbeddedBench } from './embedded-bench.js';
 import { runTimingBench } from './timing-bench.js';
 
@@ -16,6 +17,8 @@ console.log('## Embedded runtime vs raw onnxruntime-node\n');
 console.log(formatBenchTable(await runEmbeddedBench()));
 console.log('\n## FRAMEWORM architectures\n');
 console.log(formatBenchTable(await runArchitectureBench()));
+console.log('\n## Drift statistics (simulated windows, α = 0.05)\n');
+console.log(formatBenchTable(runDriftBench()));
 const docker = await DockerClient.connect(dockerSocketPath()).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
 console.log('\n## Time bounds of behaviours the tests check\n');
 console.log(formatBenchTable(await runTimingBench({ docker: !(docker instanceof Error) })));
