@@ -158,5 +158,25 @@ const breachStreakRule = defineRule({
   }),
 });
 
-/** The default rule table: Slack hears of rollbacks; streak starts and rollback starts stay local. */
-export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [rollbackRule, rollbackStartedRule, breachStreakRule];
+/** Consecutive drifted windows: goes the way rollback alerts go. */
+const driftRule = defineRule({
+  id: 'drift',
+  event: 'drift',
+  channels: ['slack', 'log', 'tray'],
+  content: (e) => ({
+    title: `${e.model} ${e.version}: ${e.severity} drift`,
+    summary: `${e.consecutive} consecutive drifted windows of ${e.model} ${e.version} (${e.groups.join(', ') || 'no group named'})`,
+    severity: e.severity === 'HIGH' ? 'critical' : 'warning',
+    fields: [
+      { label: 'Model', value: e.model },
+      { label: 'Version', value: e.version },
+      { label: 'Severity', value: e.severity },
+      { label: 'Drifted groups', value: e.groups.join(', ') || '-' },
+      { label: 'Windows in a row', value: String(e.consecutive) },
+      { label: 'Time', value: e.ts },
+    ],
+  }),
+});
+
+/** The default rule table: Slack hears of rollbacks and drift; streak starts and rollback starts stay local. */
+export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [rollbackRule, rollbackStartedRule, breachStreakRule, driftRule];

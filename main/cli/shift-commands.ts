@@ -12,6 +12,11 @@ import { MODEL_TYPES, isModelType, type ModelType } from '../common/types.js';
 import { loadDeployConfig } from '../config/deploy-config.js';
 import type { FeatureSide } from '../drift/features/architectures.js';
 import { compareData, profileFromData } from '../drift/profile/offline.js';
+import { buildProfile, writeProfile } from '../drift/profile/shift-profile.js';
+import type { GroupSamples } from '../drift/stats/types.js';
+import { ensureAgent } from '../agent/agent-launcher.js';
+import { renderDriftReport } from '../drift/report/html-report.js';
+import fs from 'node:fs';
 import { commonOf, withCommon } from './common-options.js';
 import { makeOutput, table } from './output.js';
 
@@ -61,8 +66,30 @@ export function registerShiftCommands(program: Command): void {
     const deployment = str(opts, 'fromDeployment');
     if ((data === undefined) === (deployment === undefined)) throw new FramewormError('E_USAGE', 'give exactly one of --data FILE|DIR and --from-deployment NAME');
     if (deployment !== undefined) {
-      if (str(opts, 'samples') !== undefined) parseCount(str(opts, 'samples')!, '--samples', 10, 100_000);
-      throw new FramewormError('E_USAGE', `shift profile --from-deployment is not available yet: the control plane cannot hand out ${deployment}'s sampled traffic; make the profile from a data file with --data`);
+      const samplesOpt = str(opts, 'samples');
+      const { config } = loadDeployConfig(common.workspace);
+      const keep = samplesOpt !== undefined ? parseCount(samplesOpt, '--samples', 10, 100_000) : config.drift_reference_size;
+      const view = await (await ensureAgent(common.workspace)).invoke('shift.samples', { name: deployment });
+      const groups = (view.recent ?? []) as unknown as GroupSamples[];
+      if (groups.length === 0 || view.type === null || !isModelType(view.type)) {
+        throw new FramewormError('E_CONFLICT', `${deployment} has no sampled traffic yet (drift sampling starts with its first successful requests); send requests, or make the profile from data with --data`);
+      }
+      const profile = buildProfile({
+        name: str(opts, 'name')!,
+        architecture: view.type,
+        side: 'outputs',
+        source: { kind: 'deployment', name: deployment, samples: Math.max(0, ...groups.map((g) => g.rows.length)) },
+        groups,
+        referenceSize: keep,
+        seed: parseCount(str(opts, 'seed') ?? '0', '--seed', 0, 2 ** 31 - 1),
+      });
+      const file = writeProfile(common.workspace, profile, opts['force'] === true);
+      const rows = profile.groups.map((g) => ({ name: g.name, kind: g.kind, features: g.features, rows: g.rows.length, seen: g.seen }));
+      makeOutput(common.json).result(
+        { name: profile.name, path: file, architecture: profile.architecture, source: profile.source, reference_size: profile.reference_size, groups: rows },
+        () => `wrote shift profile ${profile.name} (${path.relative(common.workspace, file)}) from ${deployment}'s recent traffic: ${rows.length} group(s), up to ${keep} rows each`,
+      );
+      return;
     }
     if (str(opts, 'samples') !== undefined) throw new FramewormError('E_USAGE', '--samples goes with --from-deployment, not --data');
     const type = str(opts, 'type');
@@ -126,5 +153,52 @@ export function registerShiftCommands(program: Command): void {
         ),
       ].join('\n'),
     );
+  });
+
+  withCommon(shift.command('status').description("a deployment's live drift state: reference, window, last check").requiredOption('--name <name>')).action(
+    async (opts: Opts) => {
+      const common = commonOf(opts);
+      const st = await (await ensureAgent(common.workspace)).invoke('shift.status', { name: str(opts, 'name') ?? '' });
+      makeOutput(common.json).result(st, () => {
+        const t = st.tracker;
+        const head = !st.enabled
+          ? `${st.name}: drift monitoring is off (drift_enabled: false)`
+          : !t
+            ? `${st.name}: no sampled traffic yet`
+            : `${st.name}: reference ${t.reference_ready ? 'ready' : 'filling'} (${t.reference_rows} rows, ${t.reference_source}); window ${t.window_rows}/${t.window_size} rows; ${t.windows_checked} window(s) checked; ${st.sampled} sampled, ${st.dropped} dropped`;
+        if (!st.last) return `${head}\n  no window checked yet`;
+        const l = st.last;
+        return [
+          head,
+          `  last check ${l.ts} on ${l.version}: ${l.drifted ? 'DRIFTED' : 'no drift'}, severity ${l.severity}, ${l.consecutive} drifted in a row (reference ${l.window.reference} vs current ${l.window.current} rows)`,
+          table(
+            ['GROUP', 'TEST', 'P', 'P ADJ', 'EFFECT', 'DRIFTED', 'SEVERITY'],
+            l.groups.map((g) => [g.name, g.test, fmt(g.p_value), fmt(g.p_adjusted), fmt(g.effect), g.drifted ? 'yes' : g.skipped_reason ? `skipped: ${g.skipped_reason}` : 'no', g.severity]),
+          ),
+        ].join('\n');
+      });
+    },
+  );
+
+  withCommon(
+    shift
+      .command('report')
+      .description('write a self-contained HTML report: reference vs current histograms per feature')
+      .requiredOption('--name <name>')
+      .requiredOption('--out <file.html>'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const name = str(opts, 'name') ?? '';
+    const client = await ensureAgent(common.workspace);
+    const [st, samples] = [await client.invoke('shift.status', { name }), await client.invoke('shift.samples', { name })];
+    const out = path.resolve(str(opts, 'out') ?? '');
+    const html = renderDriftReport({
+      name,
+      status: st,
+      reference: (samples.reference ?? []) as unknown as GroupSamples[],
+      current: (samples.current ?? []) as unknown as GroupSamples[],
+    });
+    fs.writeFileSync(out, html);
+    makeOutput(common.json).result({ name, path: out, bytes: Buffer.byteLength(html) }, () => `wrote ${out}`);
   });
 }

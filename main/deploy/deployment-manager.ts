@@ -36,6 +36,7 @@ import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from '
 import { DockerTarget } from './docker-target.js';
 import { datasetChecksum, normalizeDatasetChecksum } from './dataset-checksum.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { checkProfileArchitecture, readProfile } from '../drift/profile/shift-profile.js';
 import { testPause } from '../common/test-pause.js';
 import { DockerDeploymentTarget } from './targets/docker.js';
 import { EmbeddedTarget } from './targets/embedded.js';
@@ -82,6 +83,10 @@ export class DeploymentManager {
   readonly docker: DockerTarget;
   /** Where versions run, one implementation per target (targets/). */
   readonly targets: TargetTable;
+  /** Receives each successful user request and its answer (drift monitoring); set by the host. */
+  sampleSink: ((name: string, sample: { version: string; request: unknown; response: unknown }) => void) | null = null;
+  /** Told when a deployment's drift profile changes. */
+  onShiftChanged: ((name: string) => void) | null = null;
   /** Per deployment name: what went wrong after a change committed, for the current operation's result. */
   private readonly warnings = new Map<string, string[]>();
   private readonly unsubscribeLog: () => void;
@@ -135,7 +140,6 @@ export class DeploymentManager {
     if (args.buildDocker && target !== 'docker') throw new FramewormError('E_USAGE', `--build-docker contradicts --target ${target}`);
     const runner = this.targets.get(target);
     runner.validate(args);
-    if (args.shift) throw new FramewormError('E_USAGE', '--shift (drift profiles) is not available in this build');
     if (args.dataset !== undefined && args.datasetChecksum !== undefined) {
       throw new FramewormError('E_USAGE', '--dataset and --dataset-checksum are alternatives: give one');
     }
@@ -150,6 +154,9 @@ export class DeploymentManager {
       throw new FramewormError('E_INPUT', `${args.model} holds no FRAMEWORM model: ${report.reason ?? 'unknown weights'}; deploy an ONNX export of it instead`);
     }
     const type = resolveType(args.type ?? 'auto', report.type, args.model);
+    // A drift profile must fit the model before anything is exported (missing, corrupt, another
+    // architecture: a clear error, nothing deployed).
+    if (args.shift !== undefined) checkProfileArchitecture(readProfile(this.workspace.root, args.shift), type);
     let datasetSha = givenChecksum;
     if (args.dataset !== undefined) {
       const dataset = args.dataset;
@@ -252,6 +259,7 @@ export class DeploymentManager {
         committed = true;
         fs.rmSync(inFlightMarker(exportDir), { force: true });
         ready.commit();
+        this.rememberShift(args);
         return { name: args.name, version, type, target, stage: 'staging', endpoint: this.endpointUrl(args.name), archived_version: null, export_dir: exportDir };
       }
       const endpoint = this.urlFor(live.port);
@@ -271,6 +279,7 @@ export class DeploymentManager {
       backend = null;
       await this.switchTo(live, serving);
       ready.commit();
+      this.rememberShift(args);
       progress({ step: 'ready', message: `${args.name} ${version} is ready at ${endpoint}`, value: 1 });
       return { name: args.name, version, type, target, stage: 'production', endpoint, archived_version: archived?.version ?? null, export_dir: exportDir };
     } catch (err) {
@@ -287,6 +296,15 @@ export class DeploymentManager {
       removeIfEmpty(path.dirname(exportDir));
       throw toFramewormError(err);
     }
+  }
+
+  /** `--shift P`: the deployment's drift reference from now on (kept across its versions). */
+  private rememberShift(args: DeployStartArgs): void {
+    if (args.shift === undefined) return;
+    const model = this.registry.getModel(args.name);
+    if (!model || model.settings['shift_profile'] === args.shift) return;
+    this.registry.setSettings(args.name, { ...model.settings, shift_profile: args.shift });
+    this.onShiftChanged?.(args.name);
   }
 
   /** The next free `v<N>` label of a model. */
@@ -699,6 +717,7 @@ export class DeploymentManager {
         port,
         maxBodyBytes: this.config.max_body_bytes,
         maxConnections: this.config.max_connections,
+        onSample: (sample) => this.sampleSink?.(name, sample),
         // A drill ends when cleared, when its duration is up, or when its version leaves production.
         onDrillEnded: (reason, drill) =>
           this.recordSafely(name, 'drill', {

@@ -37,6 +37,15 @@ export interface EventFieldMap {
     duration_s: number | null; seed: number; requests?: number; injected_errors?: number; actor?: string;
   };
   config_rejected: { error: string };
+  /** One tumbling drift window checked against the deployment's reference. */
+  drift_check: {
+    version: string; drifted: boolean; severity: 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH'; window: JsonObject;
+    groups: JsonObject[]; consecutive: number; reference_source: string;
+  };
+  /** Consecutive drifted windows (2 by default): what alerts and rollback_on_drift act on. */
+  drift: { version: string; severity: 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH'; consecutive: number; groups: string[]; window: JsonObject };
+  drift_reference: { version: string; source: string; rows: number };
+  drift_worker_restarted: { error: string };
   alert: { channel: string; outcome: 'sent' | 'failed' | 'skipped'; about_event_id: number | null; about_event: string; error?: string };
   image_rebuilt: { version: string; image: string; image_digest: string; previous_digest: string | null };
   backend_lost: { version: string; reason: string; container?: string | null; container_id?: string | null; exit_code?: number | null; detail?: string };
@@ -66,7 +75,8 @@ export type EventOf<K extends EventName> = Extract<FramewormEvent, { event: K }>
 const NAMES: ReadonlySet<string> = new Set<EventName>([
   'register', 'promote', 'archive', 'deploy', 'stop', 'restore', 'restore_failed', 'rollback_started', 'rollback',
   'check', 'drill', 'alert', 'image_rebuilt', 'backend_lost', 'backend_restored', 'self_heal_failed',
-  'event_log_error', 'registry_recovered', 'recovered', 'config_rejected',
+  'event_log_error', 'registry_recovered', 'recovered', 'config_rejected', 'drift_check', 'drift', 'drift_reference',
+  'drift_worker_restarted',
 ]);
 
 /** True for the names of the union. */

@@ -83,6 +83,11 @@ export class RawJson {
 
 /** Sends a JSON answer (a RawJson as its bytes), never cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  writeJson(res, status, body, headers);
+}
+
+/** Like sendJson, and returns the JSON text it sent (for whoever looks at answers afterwards). */
+export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): string | Buffer {
   const text = body instanceof RawJson ? body.bytes : toJsonBody(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -91,6 +96,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     ...headers,
   });
   res.end(text);
+  return text;
 }
 
 /** Sends a plain-text answer. */

@@ -4,12 +4,11 @@
  * requests that never settle.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { access, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FramewormError } from '../common/errors.js';
+import { workerEntry as sharedWorkerEntry } from '../common/worker-entry.js';
 import { prepareTransfer, type FromWorker, type ModelIo, type OutputEncoding, type RunOutput, type TensorValue, type WorkerInit } from './tensor-types.js';
 
 export interface ModelSessionOptions {
@@ -60,29 +59,8 @@ interface ReadyInfo {
   readonly warmupMs: number;
 }
 
-let entryCache: Promise<{ url: URL; options: WorkerOptions }> | undefined;
-
-/**
- * Where the worker script is. From dist/ it is the compiled .js next to this file. From the
- * TypeScript sources (vitest, tsx) the worker is a .ts file; Node 20 does not apply `--import tsx`
- * module hooks inside worker threads (checked: ERR_UNKNOWN_FILE_EXTENSION), so a tiny data: URL
- * bootstrap registers tsx inside the worker first and then imports the .ts entry.
- */
 function workerEntry(): Promise<{ url: URL; options: WorkerOptions }> {
-  entryCache ??= (async () => {
-    const here = import.meta.url;
-    if (!here.endsWith('.ts')) return { url: new URL('./inference-worker.js', here), options: {} };
-    const target = new URL('./inference-worker.ts', here).href;
-    const require = createRequire(here);
-    const pkgPath = require.resolve('tsx/package.json');
-    const pkg = JSON.parse(await readFile(pkgPath, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
-    const apiRel = pkg.exports['./esm/api']?.import?.default;
-    if (!apiRel) throw new FramewormError('E_INTERNAL', 'cannot find tsx/esm/api to start the TypeScript inference worker');
-    const api = pathToFileURL(path.join(path.dirname(pkgPath), apiRel)).href;
-    const code = `import { register } from ${JSON.stringify(api)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
-    return { url: new URL(`data:text/javascript,${encodeURIComponent(code)}`), options: {} };
-  })();
-  return entryCache;
+  return sharedWorkerEntry(import.meta.url, 'inference-worker');
 }
 
 /** One worker thread and the requests waiting on it. */

@@ -16,7 +16,7 @@ import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, typ
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
 import type { Backend } from './backend.js';
 import { ActiveDrill, DRILL_ERROR_MESSAGE, drillDelay, drillPrometheus, MAX_TIMER_MS, systemDrillClock, type DrillClock, type DrillDecision, type DrillEndReason, type DrillOptions, type DrillState } from './fault-drill.js';
-import { BodyTooLargeError, ClientGoneError, readBody, sendJson, sendText } from './http-io.js';
+import { BodyTooLargeError, ClientGoneError, readBody, sendJson, sendText, writeJson } from './http-io.js';
 import { ProbeTally, probePrometheus, type ProbeCounts } from './probe-tally.js';
 import { checkContentType, checkJsonDepth, type Refusal } from './request-checks.js';
 import { RequestError } from './schemas/types.js';
@@ -51,6 +51,12 @@ export interface StableEndpointOptions {
    * plane can record a `drill` event. Not called for drills that never started.
    */
   readonly onDrillEnded?: (reason: DrillEndReason, drill: DrillState) => void;
+  /**
+   * Called after each successful answer to a user request (not probes) with the parsed request
+   * and the JSON text of the answer as sent, for drift monitoring. It runs after the answer is
+   * sent and must not block.
+   */
+  readonly onSample?: (sample: { readonly version: string; readonly request: unknown; readonly response: unknown }) => void;
   /** Clock and timers of drill expiry (default: the real ones); tests inject one to end drills exactly. */
   readonly drillClock?: DrillClock;
 }
@@ -461,7 +467,14 @@ export class StableEndpoint {
       // A late failure after the timeout has nobody to go to; keep it from being "unhandled".
       work.catch(() => undefined);
       const result = await Promise.race([work, timeout]);
-      sendJson(res, 200, result);
+      const sent = writeJson(res, 200, result);
+      if (!probe && this.options.onSample) {
+        try {
+          this.options.onSample({ version: target.backend.version, request: body, response: sent });
+        } catch {
+          // drift sampling never affects serving
+        }
+      }
     } catch (err) {
       if (err instanceof TimeoutError) {
         outcome = 'timeout';
