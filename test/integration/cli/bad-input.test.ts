@@ -38,7 +38,7 @@ async function expectRefused(args: string[], pattern: RegExp, exitCode?: number)
   expect(r.code, r.stderr).not.toBe(0);
   if (exitCode !== undefined) expect(r.code).toBe(exitCode);
   const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
+  expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^frameworm: error: /);
   expect(lines[0]).toMatch(pattern);
   expect(r.stdout).toBe('');

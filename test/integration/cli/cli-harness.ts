@@ -54,6 +54,19 @@ export async function disposeWorkspace(ws: string): Promise<void> {
   fs.rmSync(ws, { recursive: true, force: true });
 }
 
+/** Events the control plane writes on its own clock (watcher checks, drift windows): not changes. */
+const MONITORING_EVENTS = new Set(['check', 'drift_check']);
+
+function withoutMonitoring(jsonl: string): string {
+  return jsonl
+    .split('\n')
+    .filter((line) => {
+      const m = /"event":"([a-z_]+)"/.exec(line);
+      return !(m?.[1] && MONITORING_EVENTS.has(m[1]));
+    })
+    .join('\n');
+}
+
 /** Everything that must not change when a command fails: registry rows and event logs. */
 export async function snapshotState(ws: string): Promise<string> {
   const list = await runCli(ws, ['deploy', 'list', '--json']);
@@ -62,7 +75,7 @@ export async function snapshotState(ws: string): Promise<string> {
     ? fs
         .readdirSync(logsDir)
         .sort()
-        .map((f) => `${f}:${fs.readFileSync(path.join(logsDir, f), 'utf8')}`)
+        .map((f) => `${f}:${withoutMonitoring(fs.readFileSync(path.join(logsDir, f), 'utf8'))}`)
     : [];
   const statuses: string[] = [];
   for (const d of JSON.parse(list.stdout || '[]') as { name: string }[]) {
