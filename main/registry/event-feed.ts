@@ -15,7 +15,8 @@ export function eventView(e: EventRecord): EventView {
   return { ...e.fields, id: e.id, ts: e.ts, model: e.model, event: e.event };
 }
 
-function liveView(e: FramewormEvent): EventView {
+/** The wire form of an event as the registry publishes it on commit. */
+export function liveEventView(e: FramewormEvent): EventView {
   return { ...(e as unknown as Record<string, unknown>), id: e.id, ts: e.ts, model: e.model, event: e.event };
 }
 
@@ -41,7 +42,7 @@ export async function followEvents(
   // Subscribe before reading the backlog, so nothing committed in between is missed.
   const unsubscribe = registry.events.subscribe((e) => {
     if (e.model !== name) return;
-    const view = liveView(e);
+    const view = liveEventView(e);
     if (replaying) queue.push(view);
     else if (e.id !== null && e.id > last) {
       last = e.id;

@@ -182,24 +182,17 @@ export function lastEventRows(db: Database.Database, modelId: number, limit: num
     .all(modelId, limit);
 }
 
-/** The model's events with an id above `afterId`, oldest first (what its JSONL log is missing). */
-export function eventRowsAfterId(db: Database.Database, modelId: number, afterId: number): EventRow[] {
+/**
+ * The model's events a JSONL log is missing, oldest first: those with an id above `after.id`,
+ * or (for logs written before lines carried ids) those stamped after `after.ts`.
+ */
+export function eventRowsAfter(db: Database.Database, modelId: number, after: { readonly id: number } | { readonly ts: string }): EventRow[] {
+  const [column, value] = 'id' in after ? ['e.id', after.id] : ['e.ts', after.ts];
   return db
-    .prepare<[number, number], EventRow>(
+    .prepare<[number, number | string], EventRow>(
       `SELECT e.id, m.name AS model, e.version, e.event, e.payload, e.ts
        FROM events e JOIN models m ON m.id = e.model_id
-       WHERE e.model_id = ? AND e.id > ? ORDER BY e.id`,
+       WHERE e.model_id = ? AND ${column} > ? ORDER BY e.id`,
     )
-    .all(modelId, afterId);
-}
-
-/** The model's events stamped after `ts`, oldest first (for logs written before lines carried ids). */
-export function eventRowsAfterTs(db: Database.Database, modelId: number, ts: string): EventRow[] {
-  return db
-    .prepare<[number, string], EventRow>(
-      `SELECT e.id, m.name AS model, e.version, e.event, e.payload, e.ts
-       FROM events e JOIN models m ON m.id = e.model_id
-       WHERE e.model_id = ? AND e.ts > ? ORDER BY e.id`,
-    )
-    .all(modelId, ts);
+    .all(modelId, value);
 }

@@ -279,11 +279,7 @@ export class Registry {
         const model = q.modelRow(this.db, name);
         if (!model) return;
         const pos = this.eventLog.position(name);
-        const rows = pos.lastId !== null
-          ? q.eventRowsAfterId(this.db, model.id, pos.lastId)
-          : pos.lastTs !== null
-            ? q.eventRowsAfterTs(this.db, model.id, pos.lastTs)
-            : q.eventRowsAfterId(this.db, model.id, 0);
+        const rows = q.eventRowsAfter(this.db, model.id, pos.lastId === null && pos.lastTs !== null ? { ts: pos.lastTs } : { id: pos.lastId ?? 0 });
         this.eventLog.appendMany(name, rows.map((r) => {
           const e = eventFromRow(r);
           return { event: e.event, fields: e.fields, at: new Date(e.ts), id: e.id };

@@ -10,6 +10,7 @@
  * holds what does not need HTTP: validation, the seeded choice of failing requests, the state
  * view, and the drill's lines in /metrics' Prometheus text.
  */
+import type { DrillView } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import { escapeLabelValue } from '../metrics/prometheus.js';
 
@@ -39,24 +40,8 @@ export interface DrillOptions {
 /** Why a drill ended: cleared by a user (or replaced by a new drill), its duration ran out, or its version stopped serving. */
 export type DrillEndReason = 'cleared' | 'expired' | 'version_left';
 
-/** A drill as /metrics, `drill()` and the end callback show it. */
-export interface DrillState {
-  readonly version: string;
-  /** null when the drill adds no latency. */
-  readonly latency_ms: number | null;
-  /** null when the drill injects no errors. */
-  readonly error_rate: number | null;
-  readonly seed: number;
-  /** null when it runs until cleared. */
-  readonly duration_ms: number | null;
-  /** ISO times from the drill clock. */
-  readonly started_at: string;
-  readonly expires_at: string | null;
-  /** /predict requests of the drilled version the drill has seen (the numbering of the seeded choice). */
-  readonly requests: number;
-  /** Of those, answered 500 by the drill. */
-  readonly injected_errors: number;
-}
+/** A drill as /metrics, `drill()` and the end callback show it: the contract's DrillView. */
+export type DrillState = DrillView;
 
 /** What the drill does to one request. */
 export interface DrillDecision {
