@@ -29,6 +29,19 @@ export default tseslint.config(
     },
   },
   {
+    // The renderer reaches the control plane only through the typed contract (preload/contract.ts).
+    files: ['renderer/src/**/*.ts', 'renderer/src/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'The renderer talks to main only through preload/contract.ts.' }],
+          patterns: [{ group: ['**/main/**', 'node:*'], message: 'The renderer talks to main only through preload/contract.ts.' }],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },

@@ -10,5 +10,8 @@ export default defineConfig({
     // A stray `.only` must fail every run, not just CI ones: otherwise a green run can test one case.
     allowOnly: false,
     reporters: ['default'],
+    // Two projects: the main-process tests above (node) and the renderer's component tests
+    // (jsdom; renderer/vitest.config.ts). `vitest run renderer` runs only the latter.
+    projects: [{ extends: true, test: { name: 'main' } }, 'renderer/vitest.config.ts'],
   },
 });

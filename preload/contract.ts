@@ -91,6 +91,8 @@ export interface DeploymentStatus {
   readonly watcher?: WatcherView | null;
   /** The fault drill running on the production version, or null. */
   readonly drill: DrillView | null;
+  /** The deployment's last drift check (absent where no monitor runs; null before the first). */
+  readonly drift?: DriftCheckView | null;
 }
 
 /** `deploy drill`: a fault injected into the production version at its stable endpoint. */
@@ -108,16 +110,22 @@ export interface DrillArgs {
   readonly actor?: string;
 }
 
-/** A running (or just ended) drill. */
+/** A running (or just ended) fault drill. */
 export interface DrillView {
   readonly version: string;
+  /** null when the drill adds no latency. */
   readonly latency_ms: number | null;
+  /** null when the drill injects no errors. */
   readonly error_rate: number | null;
   readonly seed: number;
+  /** null when it runs until cleared. */
   readonly duration_ms: number | null;
+  /** ISO times from the drill clock. */
   readonly started_at: string;
   readonly expires_at: string | null;
+  /** /predict requests of the drilled version the drill has seen (the numbering of the seeded choice). */
   readonly requests: number;
+  /** Of those, answered 500 by the drill. */
   readonly injected_errors: number;
 }
 
@@ -125,6 +133,59 @@ export interface DrillResult {
   readonly name: string;
   readonly action: 'start' | 'cleared';
   readonly drill: DrillView | null;
+}
+
+/** One group of a drift check (the fixed JSON of shift compare/status and drift_check events). */
+export interface DriftGroupView {
+  readonly name: string;
+  readonly test: string;
+  readonly p_value: number | null;
+  readonly p_adjusted: number | null;
+  readonly effect: number | null;
+  readonly drifted: boolean;
+  readonly severity: string;
+  readonly skipped_reason?: string;
+  readonly [more: string]: unknown;
+}
+
+/** A drift check: `{drifted, severity, window, groups}` plus when, which version and the streak. */
+export interface DriftCheckView {
+  readonly drifted: boolean;
+  readonly severity: 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH';
+  readonly window: { readonly reference: number; readonly current: number };
+  readonly groups: readonly DriftGroupView[];
+  readonly version: string;
+  readonly ts: string;
+  readonly consecutive: number;
+}
+
+export interface ShiftStatusView {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly tracker: {
+    readonly reference_source: string; readonly reference_rows: number; readonly reference_ready: boolean;
+    readonly window_rows: number; readonly window_size: number; readonly windows_checked: number;
+  } | null;
+  readonly last: DriftCheckView | null;
+  readonly sampled: number;
+  readonly dropped: number;
+}
+
+/** A feature group's rows: numeric (rows of columns), scalar or categorical. */
+export interface FeatureGroupView {
+  readonly name: string;
+  readonly kind: 'numeric' | 'scalar' | 'categorical';
+  readonly rows: readonly unknown[];
+  readonly featureNames?: readonly string[];
+}
+
+export interface ShiftSamplesView {
+  readonly name: string;
+  readonly type: string | null;
+  readonly shift_profile: string | null;
+  readonly reference: readonly FeatureGroupView[] | null;
+  readonly current: readonly FeatureGroupView[] | null;
+  readonly recent: readonly FeatureGroupView[] | null;
 }
 
 /** `deploy status --json` → `watcher`. */
@@ -237,8 +298,23 @@ export interface RequestChannels {
   'deploy.inspect': [{ readonly model: string }, Readonly<Record<string, unknown>>];
   'deploy.drill': [DrillArgs, DrillResult];
   'events.list': [EventsListArgs, readonly EventView[]];
+  /** The deployment's live drift state: reference, window fill, last check. */
+  'shift.status': [{ readonly name: string }, ShiftStatusView];
+  /** Reference rows, the last window and recent traffic as feature groups (reports, profiles). */
+  'shift.samples': [{ readonly name: string }, ShiftSamplesView];
   /** Pushes `event` for each new event of the model until the caller goes away. */
   'events.follow': [EventsFollowArgs, { readonly ended: true }];
+  /**
+   * Pushes every control-plane push message (all models' events, deployment changes, metric
+   * samples, watcher state, task updates) until the caller goes away: the web server's feed.
+   */
+  'push.follow': [PushFollowArgs, { readonly ended: true }];
+  /** The last 15 minutes of 1 Hz samples, oldest first (one deployment, or all). */
+  'metrics.history': [MetricsHistoryArgs, readonly MetricsSample[]];
+  /** Asks a running task to stop; it ends as `cancelled` (or `done` when it had already committed). */
+  'task.cancel': [{ readonly task_id: string }, TaskView];
+  /** Running tasks and the most recent finished ones, oldest first. */
+  'task.list': [Record<string, never>, readonly TaskView[]];
 }
 
 export type RequestChannel = keyof RequestChannels;
@@ -249,8 +325,61 @@ export type ChannelResult<C extends RequestChannel> = RequestChannels[C][1];
 export interface ProgressEvent {
   readonly step: string;
   readonly message: string;
-  /** 0–1 when known. */
+  /** 0–1 when known; never decreases within one task. */
   readonly value?: number;
+  /** The task this step belongs to (deploy, promote and rollback run as tasks; see task.cancel). */
+  readonly task_id?: string;
+}
+
+/** A task's life: a cancelled task is its own state, not a failure. */
+export type TaskState = 'running' | 'done' | 'failed' | 'cancelled';
+
+/** A long operation (deploy.start, deploy.promote, deploy.rollback) as clients see it. */
+export interface TaskView {
+  readonly id: string;
+  readonly channel: RequestChannel;
+  /** The deployment it works on, when its arguments name one. */
+  readonly name: string | null;
+  readonly state: TaskState;
+  /** 0–1, monotonic. */
+  readonly value: number;
+  /** The latest step and its message. */
+  readonly step: string | null;
+  readonly message: string | null;
+  readonly started_at: string;
+  readonly ended_at: string | null;
+  /** Set once cancel was asked for (by task.cancel or by the caller going away). */
+  readonly cancel_requested: boolean;
+  /** Why it failed (state `failed` only). */
+  readonly error: ContractError | null;
+}
+
+/**
+ * One deployment's metrics at one second. Percentiles and error rate are over the endpoint's
+ * sliding window and null when it holds no request (a gap, not a zero); requests_per_s is null
+ * for the first sample of a deployment.
+ */
+export interface MetricsSample {
+  readonly name: string;
+  /** Epoch milliseconds. */
+  readonly ts: number;
+  readonly p50_ms: number | null;
+  readonly p95_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly error_rate: number | null;
+  readonly requests_per_s: number | null;
+  /** The version serving at that second. */
+  readonly version: string | null;
+}
+
+export interface MetricsHistoryArgs {
+  /** One deployment (default: all of them). */
+  readonly name?: string;
+}
+
+export interface PushFollowArgs {
+  /** Only these channels (default: all). */
+  readonly channels?: readonly PushChannel[];
 }
 
 /**
@@ -284,6 +413,12 @@ export interface PushChannels {
   'deployment.changed': { readonly name: string };
   /** Committed events, as they happen. */
   event: EventView;
+  /** Per serving deployment, once a second. */
+  'metrics.sample': MetricsSample;
+  /** The rollback watcher's view of a deployment after each of its events (null: nothing in production). */
+  'watcher.state': { readonly name: string; readonly watcher: WatcherView | null };
+  /** A task started, moved or ended. */
+  task: TaskView;
 }
 
 export type PushChannel = keyof PushChannels;
@@ -305,6 +440,14 @@ export type ControlPlaneClient = {
   ): Promise<ChannelResult<C>>;
 };
 
+/**
+ * What the renderer reaches as `window.frameworm`: the preload over IPC, or the web client over
+ * HTTP and a WebSocket. `on` returns the function that unsubscribes.
+ */
+export interface RendererBridge extends ControlPlaneClient {
+  on<P extends PushChannel>(channel: P, listener: (payload: PushChannels[P]) => void): () => void;
+}
+
 /** Every request channel, listed once so the surface is pinned by a test. */
 export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'agent.info',
@@ -319,4 +462,13 @@ export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'deploy.drill',
   'events.list',
   'events.follow',
+  'shift.status',
+  'shift.samples',
+  'push.follow',
+  'metrics.history',
+  'task.cancel',
+  'task.list',
 ];
+
+/** Every push channel, listed once (the preload and the web client subscribe by these names). */
+export const PUSH_CHANNELS: readonly PushChannel[] = ['progress', 'deployment.changed', 'event', 'metrics.sample', 'watcher.state', 'task'];

@@ -57,5 +57,17 @@ if [ "${1:-}" = "--test" ]; then
   [ "${avail_gb:-0}" -ge 20 ] || say "warning: only ${avail_gb} GB free; the Docker tests need ~5 GB (overlay2) to ~20 GB (vfs)"
 fi
 
-say "building (tsc)"
+say "building (tsc, and the preload as one CommonJS file for Electron's sandbox)"
 npx tsc -p tsconfig.json
+npm run -s build:preload
+
+# The renderer: type-checked (Vite only strips types) and bundled into renderer/dist, which the
+# Electron window loads and web mode serves. Skipped when nothing it is built from has changed.
+stamp=renderer/dist/index.html
+if [ ! -f "$stamp" ] || [ -n "$(find renderer/src renderer/index.html renderer/vite.config.ts renderer/tsconfig.json preload/contract.ts package-lock.json -newer "$stamp" -print -quit)" ]; then
+  say "building the renderer (type check, vite build)"
+  npm run -s typecheck:renderer
+  npm run -s build:renderer
+else
+  say "renderer already built"
+fi

@@ -10,6 +10,12 @@ export interface AgentRecord {
   readonly token: string;
   readonly workspace: string;
   readonly started_at: string;
+  /**
+   * A string of the host's command line (its entry script, or the desktop app's executable):
+   * the Electron main process hosts the control plane too, and its command line has no
+   * agent-main. Absent in records of older agents.
+   */
+  readonly entry?: string;
 }
 
 export const controlDirOf = (workspaceRoot: string): string => path.join(workspaceRoot, '.frameworm');
@@ -41,11 +47,12 @@ export function processAlive(pid: number): boolean {
  * False when the process with this pid is known not to be a Frameworm agent: after a kill -9
  * the record stays behind and the pid may be reused by an unrelated program, which must not be
  * reported as an agent that does not answer. Without procfs there is no way to tell: true.
+ * `entry` (from the record) names the host's command-line entry when it is not agent-main.
  */
-export function looksLikeAgent(pid: number): boolean {
+export function looksLikeAgent(pid: number, entry?: string): boolean {
   try {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((arg) => /agent-main\.[jt]s$/.test(arg));
+    return argv.some((arg) => /agent-main\.[jt]s$/.test(arg) || (entry !== undefined && entry !== '' && arg === entry));
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self/cmdline');
   }

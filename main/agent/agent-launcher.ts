@@ -37,7 +37,7 @@ export type AgentProbe =
 export async function probeAgent(workspaceRoot: string): Promise<AgentProbe> {
   const record = readAgentRecord(controlDirOf(workspaceRoot));
   // A record left by a killed agent whose pid now belongs to another program is no agent.
-  if (!record || !looksLikeAgent(record.pid)) return { state: 'not_running' };
+  if (!record || !looksLikeAgent(record.pid, record.entry)) return { state: 'not_running' };
   const probe = new RpcClient(record.port, record.token, { silenceTimeoutMs: PROBE_TIMEOUT_MS });
   try {
     const info = await probe.invoke('agent.info', {});
@@ -88,8 +88,9 @@ function agentEntry(): { file: string; execArgv: string[] } {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const js = path.join(here, 'agent-main.js');
   if (fs.existsSync(js)) return { file: js, execArgv: [] };
-  // Running from TypeScript sources (development): let tsx load the entry.
-  return { file: path.join(here, 'agent-main.ts'), execArgv: ['--import', 'tsx'] };
+  // Running from TypeScript sources (development, tests that host in-process): let tsx load the
+  // entry. Resolved here, since the agent runs in the workspace, where no tsx can be found.
+  return { file: path.join(here, 'agent-main.ts'), execArgv: ['--import', import.meta.resolve('tsx')] };
 }
 
 /**

@@ -2,13 +2,9 @@
  * Entry point of the headless agent: one control plane per workspace, serving the CLI over
  * loopback RPC while deployments, metrics and (later) the rollback watcher keep running.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { toFramewormError } from '../common/errors.js';
-import { acquireControlLock, controlDirOf, removeAgentRecord, writeAgentRecord } from './agent-files.js';
-import { ControlPlane } from './control-plane.js';
-import { RpcServer } from './rpc-server.js';
+import { hostControlPlane, type ControlPlaneHost } from './host.js';
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
@@ -30,42 +26,24 @@ function openFilesLimit(): string {
 
 /** Runs the agent until it is asked to stop or receives SIGTERM/SIGINT. */
 export async function runAgent(workspaceRoot: string): Promise<void> {
-  const root = path.resolve(workspaceRoot);
-  const controlDir = controlDirOf(root);
-  const releaseLock = acquireControlLock(controlDir);
-  let plane: ControlPlane | null = null;
-  let server: RpcServer | null = null;
+  let host: ControlPlaneHost | null = null;
   let stopping = false;
-
   const shutdown = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log(`stopping (${why})`);
-    removeAgentRecord(controlDir);
-    await server?.close().catch(() => {});
-    await plane?.dispose().catch((err: unknown) => log(`error while stopping: ${String(err)}`));
-    releaseLock();
+    await host?.dispose();
     log('stopped');
     process.exit(0);
   };
-
-  try {
-    plane = ControlPlane.open(root);
-    const token = randomBytes(24).toString('hex');
-    server = new RpcServer(
-      plane.handlers(() => void shutdown('agent stop')),
-      token,
-    );
-    const port = await server.listen(0);
-    for (const warning of plane.configWarnings) log(`warning: ${warning}`);
-    log(`open files limit: ${openFilesLimit()}`);
-    await plane.restore(log);
-    writeAgentRecord(controlDir, { pid: process.pid, port, token, workspace: root, started_at: new Date().toISOString() });
-    log(`agent ${process.pid} listening on 127.0.0.1:${port} for ${root}`);
-  } catch (err) {
-    releaseLock();
-    throw err;
-  }
+  log(`open files limit: ${openFilesLimit()}`);
+  host = await hostControlPlane({
+    workspace: workspaceRoot,
+    log,
+    onShutdownRequest: () => void shutdown('agent stop'),
+    entry: process.argv[1] ?? '',
+  });
+  log(`agent ${process.pid} listening on 127.0.0.1:${host.port} for ${host.plane.workspace.root}`);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -1,18 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
-import type { AgentInfo, EventView, RestoreFailure, WatcherView } from '../../preload/contract.js';
+import type { AgentInfo, EventView, RestoreFailure, WatcherView, ShiftStatusView, ShiftSamplesView, DriftCheckView } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
 import { AlertRouter } from '../alerts/index.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
 import { inspectModelFile } from '../inspect/inspect.js';
-import { followEvents, listEventViews } from '../registry/event-feed.js';
+import { followEvents, listEventViews, liveEventView } from '../registry/event-feed.js';
 import { Registry } from '../registry/registry.js';
 import { RollbackWatcher, WATCHER_ACTOR } from '../watch/rollback-watcher.js';
 import { ProbeSender } from '../serving/probe-requests.js';
+import { DriftMonitor } from '../drift/live/drift-monitor.js';
 import { Workspace } from '../workspace/workspace.js';
 import { toFramewormError } from '../common/errors.js';
-import type { HandlerTable } from './rpc-server.js';
+import { MetricsSampler, type MetricsReading } from '../metrics/metrics-sampler.js';
+import { createDispatcher, type Dispatcher, type HandlerTable } from './dispatch.js';
+import { PushHub } from './push-hub.js';
+import { TaskRegistry } from './tasks.js';
 
 const CONFIG_POLL_MS = 1000;
 
@@ -32,8 +36,17 @@ export class ControlPlane {
   readonly watcher: RollbackWatcher;
   /** Synthetic, architecture-aware requests that make an idle deployment's checks conclusive. */
   readonly probes: ProbeSender;
+  /** Drift of inputs and generated outputs against each deployment's reference. */
+  readonly drift: DriftMonitor;
+  /** Every push message of this control plane (events, samples, tasks …), for the transports. */
+  readonly pushes = new PushHub();
+  /** Long operations with ids, progress and cancel (see dispatch). */
+  readonly tasks: TaskRegistry;
+  /** 1 Hz samples of each serving deployment, with 15 minutes of history. */
+  readonly sampler: MetricsSampler;
   private config: DeployConfig;
   private stopConfigWatch: (() => void) | null = null;
+  private readonly stopEventPush: () => void;
 
   private constructor(
     readonly workspace: Workspace,
@@ -47,6 +60,14 @@ export class ControlPlane {
     this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`) });
     const d = deployments;
     this.probes = new ProbeSender({ resolve: (name) => d.probeTarget(name) });
+    this.drift = new DriftMonitor({
+      registry,
+      workspaceRoot: workspace.root,
+      settings: () => this.config,
+      rollback: (name, reason) => d.rollback({ name, reason, actor: WATCHER_ACTOR }),
+    });
+    d.sampleSink = (name, sample) => this.drift.offer(name, sample);
+    d.onShiftChanged = () => this.drift.reconfigure();
     this.watcher = new RollbackWatcher({
       registry,
       config,
@@ -62,6 +83,29 @@ export class ControlPlane {
         }),
       onError: (err, model) => process.stdout.write(`watcher: ${model}: ${toFramewormError(err).message}\n`),
     });
+    this.tasks = new TaskRegistry({ publish: (view) => this.pushes.publish('task', view) });
+    this.sampler = new MetricsSampler({
+      read: () => this.readMetrics(),
+      onSample: (sample) => this.pushes.publish('metrics.sample', sample),
+    });
+    // Every committed event changes what a client shows of its deployment: the event itself,
+    // the deployment's summary and, for checks and rollbacks, the watcher's card.
+    this.stopEventPush = registry.events.subscribe((e) => {
+      this.pushes.publish('event', liveEventView(e));
+      this.pushes.publish('deployment.changed', { name: e.model });
+      this.pushes.publish('watcher.state', { name: e.model, watcher: this.watcherView(e.model) });
+    });
+  }
+
+  /** The endpoint metrics of every serving deployment, for the sampler. */
+  private async readMetrics(): Promise<MetricsReading[]> {
+    const readings: MetricsReading[] = [];
+    for (const summary of this.deployments.list()) {
+      if (!summary.serving) continue;
+      const status = await this.deployments.status(summary.name).catch(() => null);
+      readings.push({ name: summary.name, metrics: status?.metrics ?? null });
+    }
+    return readings;
   }
 
   /** The settings in force (reloaded when configs/deploy_config.yaml changes). */
@@ -92,6 +136,7 @@ export class ControlPlane {
     }
     this.config = next;
     this.watcher.updateConfig(next);
+    this.drift.reconfigure();
     log('configs/deploy_config.yaml reloaded');
     return true;
   }
@@ -131,6 +176,7 @@ export class ControlPlane {
     this.alerts.start();
     this.restoreFailures = await this.deployments.restore(log);
     this.watcher.start();
+    this.sampler.start();
     this.watchConfig();
     return this.restoreFailures;
   }
@@ -169,7 +215,17 @@ export class ControlPlane {
         return { stopping: true };
       },
       'deploy.start': (args, ctx) => d.start(args, ctx.progress, ctx.signal),
-      'deploy.status': async ({ name }) => ({ ...(await d.status(name)), watcher: this.watcherView(name) }),
+      'deploy.status': async ({ name }) => ({ ...(await d.status(name)), watcher: this.watcherView(name), drift: (await this.drift.status(name)).last as DriftCheckView | null }),
+      'shift.status': async ({ name }) => {
+        this.registry.requireModel(name);
+        return { name, ...(await this.drift.status(name)) } as unknown as ShiftStatusView;
+      },
+      'shift.samples': async ({ name }) => {
+        const model = this.registry.requireModel(name);
+        const production = this.registry.getProduction(name);
+        const [samples, recent] = [await this.drift.samples(name), await this.drift.recent(name)];
+        return { name, type: production?.type ?? null, shift_profile: (model.settings['shift_profile'] as string | undefined) ?? null, ...samples, recent } as unknown as ShiftSamplesView;
+      },
       'deploy.list': async () => d.list(),
       'deploy.promote': (args, ctx) => d.promote(args, ctx.progress, ctx.signal),
       'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
@@ -180,6 +236,23 @@ export class ControlPlane {
         await followEvents(this.registry, name, after_id, (e) => ctx.push('event', e), ctx.signal);
         return { ended: true };
       },
+      'push.follow': async ({ channels }, ctx) => {
+        const wanted = channels === undefined ? null : new Set(channels);
+        const unsubscribe = this.pushes.subscribe((m) => {
+          if (!wanted || wanted.has(m.channel)) ctx.push(m.channel, m.payload);
+        });
+        // Tells the caller the subscription is in place: what commits from now on reaches it.
+        ctx.progress({ step: 'subscribed', message: 'following the control plane' });
+        try {
+          if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        } finally {
+          unsubscribe();
+        }
+        return { ended: true };
+      },
+      'metrics.history': async ({ name }) => this.sampler.history(name),
+      'task.cancel': async ({ task_id }) => this.tasks.cancel(String(task_id)),
+      'task.list': async () => this.tasks.list(),
       'deploy.inspect': async ({ model }) => {
         const report = await inspectModelFile(path.resolve(this.workspace.root, model));
         return report as unknown as Record<string, unknown>;
@@ -187,7 +260,17 @@ export class ControlPlane {
     };
   }
 
+  /** The one dispatch over this plane's handlers and tasks, for whichever transport hosts it. */
+  dispatcher(shutdown: () => void): Dispatcher {
+    return createDispatcher(this.handlers(shutdown), this.tasks);
+  }
+
   async dispose(): Promise<void> {
+    await this.drift.dispose();
+    // Running deploys stop at their next step instead of holding the shutdown up.
+    this.tasks.cancelAll();
+    this.sampler.dispose();
+    this.stopEventPush();
     this.stopConfigWatch?.();
     await this.watcher.dispose();
     this.probes.dispose();

@@ -43,9 +43,15 @@ export class RpcClient implements ControlPlaneClient {
     args: ChannelArgs<C>,
     onProgress?: (p: ProgressEvent) => void,
     onPush?: <P extends PushChannel>(channel: P, payload: PushChannels[P]) => void,
+    /** Closes the connection when aborted; the agent then cancels the call (as on Ctrl-C). */
+    signal?: AbortSignal,
   ): Promise<ChannelResult<C>> {
     const body = JSON.stringify(args ?? {});
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new FramewormError('E_AGENT', `${channel} was abandoned before it was sent`));
+        return;
+      }
       const req = http.request(
         {
           host: '127.0.0.1',
@@ -97,6 +103,7 @@ export class RpcClient implements ControlPlaneClient {
           reject(err);
         });
       }
+      signal?.addEventListener('abort', () => req.destroy(new FramewormError('E_AGENT', `${channel} was abandoned by the caller`, LOST)), { once: true });
       req.on('error', (err) => {
         // Refused: the request never reached an agent. Anything else (reset, hang-up) may have
         // happened after the agent acted on it.

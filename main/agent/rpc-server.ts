@@ -1,23 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import type { ChannelArgs, ChannelResult, ContractError, ProgressEvent, PushChannel, PushChannels, RequestChannel } from '../../preload/contract.js';
-import { REQUEST_CHANNELS } from '../../preload/contract.js';
-import { FramewormError, toFramewormError } from '../common/errors.js';
+import { FramewormError } from '../common/errors.js';
+import { toContractError, type Dispatcher } from './dispatch.js';
 
-export interface HandlerContext {
-  /** Streams a progress step to the caller while the request runs. */
-  progress(event: ProgressEvent): void;
-  /** Aborted when the caller goes away before the answer (Ctrl-C on the CLI): long steps cancel. */
-  readonly signal: AbortSignal;
-  /** Sends a push-channel message (e.g. `event`) to the caller while the request runs. */
-  push<P extends PushChannel>(channel: P, payload: PushChannels[P]): void;
-}
-
-/** One handler per request channel; the same table serves the agent, Electron IPC and web mode. */
-export type HandlerTable = {
-  readonly [C in RequestChannel]: (args: ChannelArgs<C>, ctx: HandlerContext) => Promise<ChannelResult<C>>;
-};
+export type { HandlerContext, HandlerTable } from './dispatch.js';
+export { toContractError } from './dispatch.js';
 
 const MAX_RPC_BODY = 1024 * 1024;
 /**
@@ -32,12 +20,6 @@ export const MAX_RPC_CONNECTIONS = 64;
 const RPC_HEADERS_TIMEOUT_MS = 10_000;
 const RPC_REQUEST_TIMEOUT_MS = 30_000;
 
-/** Serialises an error for the wire: code, one-line message, optional detail. */
-export function toContractError(err: unknown): ContractError {
-  const e = toFramewormError(err);
-  return e.detail === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, detail: e.detail };
-}
-
 /**
  * The control plane's transport for the CLI and web clients: `POST /rpc/<channel>` with a JSON
  * argument and a bearer token, answered as NDJSON lines (`{progress}` … then `{result}` or
@@ -50,7 +32,7 @@ export class RpcServer {
   private readonly silent = new Set<Socket>();
 
   constructor(
-    private readonly handlers: HandlerTable,
+    private readonly dispatch: Dispatcher,
     private readonly token: string,
   ) {
     this.server = http.createServer(
@@ -100,7 +82,7 @@ export class RpcServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const match = /^\/rpc\/([a-z.]+)$/.exec(req.url ?? '');
+    const match = /^\/rpc\/([a-z._]+)$/.exec(req.url ?? '');
     if (req.method !== 'POST' || !match) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
       return;
@@ -109,7 +91,7 @@ export class RpcServer {
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'bad token' }));
       return;
     }
-    const channel = match[1] as RequestChannel;
+    const channel = match[1] ?? '';
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const send = (line: object): void => {
       if (!res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
@@ -118,19 +100,21 @@ export class RpcServer {
     res.once('close', () => {
       if (!res.writableFinished) cancel.abort();
     });
+    let args: unknown;
     try {
-      if (!REQUEST_CHANNELS.includes(channel)) throw new FramewormError('E_USAGE', `unknown control-plane channel '${channel}'`);
-      const args = await readJson(req);
-      const handler = this.handlers[channel] as (a: unknown, c: HandlerContext) => Promise<unknown>;
-      const result = await handler(args, {
+      args = await readJson(req);
+    } catch (err) {
+      send({ error: toContractError(err) });
+      res.end();
+      return;
+    }
+    send(
+      await this.dispatch(channel, args, {
         progress: (p) => send({ progress: p }),
         push: (pushChannel, payload) => send({ push: { channel: pushChannel, payload } }),
         signal: cancel.signal,
-      });
-      send({ result });
-    } catch (err) {
-      send({ error: toContractError(err) });
-    }
+      }),
+    );
     res.end();
   }
 }

@@ -4,13 +4,13 @@
  * the headless agent in the background when none runs.
  */
 import { Command, CommanderError } from 'commander';
-import { FramewormError } from '../common/errors.js';
 import { registerAgentCommands } from './agent-commands.js';
 import { registerAlertsCommands } from './alerts-commands.js';
-import { commonOf, withCommon } from './common-options.js';
+import { commonOf } from './common-options.js';
 import { registerDeployCommands } from './deploy-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerShiftCommands } from './shift-commands.js';
+import { registerUiCommand } from './ui-command.js';
 import { reportError, warnAboutConfig } from './output.js';
 
 function buildProgram(): Command {
@@ -24,15 +24,7 @@ function buildProgram(): Command {
   registerRegistryCommands(program);
   registerAlertsCommands(program);
   registerShiftCommands(program);
-  withCommon(
-    program
-      .command('ui')
-      .description('open the desktop GUI (or serve it for a browser with --web)')
-      .option('--web', 'serve the GUI over HTTP for a browser')
-      .option('--port <n>', 'port for --web'),
-  ).action(() => {
-    throw new FramewormError('E_USAGE', 'the GUI is not available in this build; use the deploy commands');
-  });
+  registerUiCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   // Every command warns about unknown config keys first (a typo otherwise does nothing).
   program.hook('preAction', (_program, action) => warnAboutConfig(commonOf(action.opts()).workspace));

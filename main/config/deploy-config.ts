@@ -50,6 +50,8 @@ export type DeployConfig = {
   readonly container_memory_mb: number;
   readonly python_path: string | null;
   readonly max_body_bytes: number;
+  /** Largest checkpoint the web GUI accepts as an upload (`POST /upload`, not the RPC body limit). */
+  readonly max_upload_bytes: number;
   /** Open connections per stable endpoint; more are closed at once (the agent's descriptors stay free). */
   readonly max_connections: number;
   readonly request_timeout_ms: number;
@@ -111,6 +113,8 @@ export const MAX_INFERENCE_THREADS = 64;
 const MAX_BATCH_SIZE = 65_536;
 // A JSON body is decoded as one string; V8 strings stop at about 512 MiB.
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
+/** Web-mode uploads stream to disk, so the cap is the disk's business: 64 GiB keeps a typo sane. */
+const MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
 const MAX_CONTAINER_MEMORY_MB = 1_048_576; // 1 TiB
 const MAX_ROLLBACK_CHECKS = 1000;
 const MAX_MIN_REQUESTS_PER_CHECK = 1_000_000;
@@ -159,6 +163,7 @@ const deploySchema = z.object({
   container_memory_mb: intBetween(64, MAX_CONTAINER_MEMORY_MB).default(2048),
   python_path: nonEmpty().nullable().default(null),
   max_body_bytes: intBetween(1, MAX_BODY_BYTES).default(10_485_760),
+  max_upload_bytes: intBetween(1, MAX_UPLOAD_BYTES).default(2 * 1024 ** 3),
   max_connections: intBetween(16, 65_536).default(1024),
   request_timeout_ms: positiveAtMost(DAY_MS).default(30_000),
   max_batch_size: intBetween(1, MAX_BATCH_SIZE).default(64),
@@ -210,6 +215,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   container_memory_mb: `an integer from 64 to ${MAX_CONTAINER_MEMORY_MB}`,
   python_path: 'a non-empty path string or null',
   max_body_bytes: `an integer from 1 to ${MAX_BODY_BYTES} (256 MiB)`,
+  max_upload_bytes: `an integer from 1 to ${MAX_UPLOAD_BYTES} (64 GiB)`,
   max_connections: 'an integer from 16 to 65536',
   request_timeout_ms: `a number > 0 and at most ${DAY_MS} (one day)`,
   max_batch_size: `an integer from 1 to ${MAX_BATCH_SIZE}`,

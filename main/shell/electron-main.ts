@@ -1,16 +1,17 @@
 /**
- * The thin Electron shell: one secure window, the IPC registration of the control plane's
- * handler table, and nothing else. All domain work lives in plain-Node modules under main/.
- * (Electron cannot be launched on the build machines; this file is type-checked, and the same
- * handlers are tested through the agent transport.)
+ * The thin Electron shell: one secure window and the IPC transport of the control plane. This
+ * process hosts the workspace's control plane through the same host function as `frameworm
+ * agent` (lock, restore, RPC server and agent record), so the CLI keeps working while the GUI
+ * runs; quitting hands the workspace back to the headless agent. All domain work lives in
+ * plain-Node modules under main/. (Electron cannot be launched on the build machines; this file
+ * is type-checked, and the host and dispatch are tested through the agent.)
  */
 import { app, BrowserWindow, ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REQUEST_CHANNELS, type RequestChannel } from '../../preload/contract.js';
-import { ControlPlane } from '../agent/control-plane.js';
-import { acquireControlLock, controlDirOf } from '../agent/agent-files.js';
-import { toContractError } from '../agent/rpc-server.js';
+import { REQUEST_CHANNELS, type ContractError } from '../../preload/contract.js';
+import { endHosting, takeOverControlPlane, type ControlPlaneHost, type QuitMode } from '../agent/host.js';
+import type { Dispatcher } from '../agent/dispatch.js';
 import { hardenSession, secureWindowOptions } from './security.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -20,34 +21,86 @@ function trustedSender(event: IpcMainInvokeEvent, windowContents: WebContents): 
   return event.sender === windowContents && event.senderFrame?.parent === null && (event.senderFrame?.url ?? '').startsWith('file://');
 }
 
-async function main(): Promise<void> {
-  await app.whenReady();
-  const workspace = process.env['FRAMEWORM_WORKSPACE'] ?? process.cwd();
-  const releaseLock = acquireControlLock(controlDirOf(workspace));
-  const plane = ControlPlane.open(workspace);
-  await plane.restore((line) => console.log(line));
-  hardenSession();
+const UNTRUSTED: { readonly error: ContractError } = { error: { code: 'E_AGENT', message: 'untrusted sender' } };
 
-  const win = new BrowserWindow(secureWindowOptions(path.join(here, '../../preload/index.js')));
-  const handlers = plane.handlers(() => app.quit());
+/**
+ * Serves every request channel over IPC through the one dispatch. A call's progress and pushes
+ * carry the caller's call id (so two deploys never mix); its signal aborts when the window
+ * that made it goes away (reload, close), as the CLI's does when its connection closes.
+ */
+function registerIpc(dispatch: Dispatcher, win: BrowserWindow): void {
   for (const channel of REQUEST_CHANNELS) {
-    ipcMain.handle(channel, async (event, args: unknown) => {
-      if (!trustedSender(event, win.webContents)) return { error: { code: 'E_AGENT', message: 'untrusted sender' } };
+    ipcMain.handle(channel, async (event, args: unknown, callId: unknown) => {
+      if (!trustedSender(event, win.webContents)) return UNTRUSTED;
+      const sender = event.sender;
+      const gone = new AbortController();
+      const abort = (): void => gone.abort();
+      sender.once('destroyed', abort);
+      sender.once('did-start-navigation', abort);
+      const call_id = typeof callId === 'string' ? callId : '';
       try {
-        const handler = handlers[channel as RequestChannel] as (a: unknown, c: { progress: (p: object) => void }) => Promise<unknown>;
-        const result = await handler(args, { progress: (p) => win.webContents.send('progress', { operation: channel, ...p }) });
-        return { result };
-      } catch (err) {
-        return { error: toContractError(err) };
+        return await dispatch(channel, args, {
+          progress: (p) => {
+            if (!sender.isDestroyed()) sender.send('progress', { ...p, operation: channel, call_id });
+          },
+          push: (pushChannel, payload) => {
+            if (!sender.isDestroyed()) sender.send('push', { channel: pushChannel, payload, call_id });
+          },
+          signal: gone.signal,
+        });
+      } finally {
+        sender.off('destroyed', abort);
+        sender.off('did-start-navigation', abort);
       }
     });
   }
-  await win.loadFile(path.join(here, '../../../renderer/index.html'));
+}
 
-  app.on('before-quit', () => {
-    void plane.dispose().finally(releaseLock);
+async function main(): Promise<void> {
+  // One app per user: a second launch focuses the first window instead.
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return;
+  }
+  await app.whenReady();
+  hardenSession();
+  const workspace = process.env['FRAMEWORM_WORKSPACE'] ?? process.cwd();
+  let quitMode: QuitMode = 'hand_over';
+  const host: ControlPlaneHost = await takeOverControlPlane({
+    workspace,
+    log: (line) => console.log(line),
+    // `frameworm agent stop` against the app stops everything, as it does with the agent.
+    onShutdownRequest: () => {
+      quitMode = 'stop_everything';
+      app.quit();
+    },
+    entry: process.execPath,
+  });
+
+  const win = new BrowserWindow(secureWindowOptions(path.join(here, '../../preload/index.cjs')));
+  registerIpc(host.dispatch, win);
+  // The control plane's own pushes (events, samples, tasks) go to the window without a call id.
+  const stopPushes = host.plane.pushes.subscribe((m) => {
+    if (!win.webContents.isDestroyed()) win.webContents.send('push', m);
+  });
+  app.on('second-instance', () => {
+    if (win.isMinimized()) win.restore();
+    win.focus();
+  });
+
+  let ended = false;
+  app.on('before-quit', (event) => {
+    if (ended) return;
+    // Quit only once the workspace is handed over (or everything stopped): nothing orphaned.
+    event.preventDefault();
+    ended = true;
+    stopPushes();
+    void endHosting(host, quitMode)
+      .catch((err: unknown) => console.error(`frameworm: ${String(err)}`))
+      .finally(() => app.exit(0));
   });
   app.on('window-all-closed', () => app.quit());
+  await win.loadFile(path.join(here, '../../../renderer/dist/index.html'));
 }
 
 void main();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REQUEST_CHANNELS } from '../../preload/contract.js';
+import { PUSH_CHANNELS, REQUEST_CHANNELS } from '../../preload/contract.js';
 import { ControlPlane } from '../../main/agent/control-plane.js';
 
 const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-surface-'));
@@ -30,7 +30,14 @@ describe('control-plane surface', () => {
       'deploy.stop',
       'events.follow',
       'events.list',
+      'metrics.history',
+      'push.follow',
+      'shift.samples',
+      'shift.status',
+      'task.cancel',
+      'task.list',
     ]);
+    expect([...PUSH_CHANNELS].sort()).toEqual(['deployment.changed', 'event', 'metrics.sample', 'progress', 'task', 'watcher.state']);
   });
 
   it('creates the workspace layout of the design', () => {

@@ -1,0 +1,50 @@
+/** A model's event timeline, newest first, with category filters and a text search. */
+import { useMemo, type ReactNode } from 'react';
+import { useStore } from 'zustand';
+import type { EventView } from '../../../preload/contract';
+import { formatTime } from '../domain/format';
+import { useStores } from '../stores/app-stores';
+import { categoryOf, EVENT_CATEGORIES, filterEvents } from '../stores/events-store';
+
+const NO_EVENTS: readonly EventView[] = [];
+const ENVELOPE = new Set(['id', 'ts', 'model', 'event']);
+
+/** The event's own fields in one line: "version=v2 verdict=breach p95_ms=312". */
+function summary(e: EventView): string {
+  return Object.entries(e)
+    .filter(([k, v]) => !ENVELOPE.has(k) && v !== null && v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+}
+
+export function EventTimeline({ name, limit = 200 }: { readonly name: string; readonly limit?: number }): ReactNode {
+  const { events } = useStores();
+  const all = useStore(events, (s) => s.byModel[name] ?? NO_EVENTS);
+  const filter = useStore(events, (s) => s.filter);
+  const shown = useMemo(() => filterEvents(all, filter).slice(0, limit), [all, filter, limit]);
+
+  return (
+    <section aria-labelledby="timeline-title">
+      <h2 id="timeline-title">Events</h2>
+      <div className="row wrap" role="group" aria-label="Event filters">
+        {EVENT_CATEGORIES.map((c) => (
+          <label key={c} className="chip">
+            <input type="checkbox" checked={filter.categories.has(c)} onChange={() => events.getState().toggleCategory(c)} /> {c}
+          </label>
+        ))}
+        <label className="grow">
+          <span className="sr-only">Search events</span>
+          <input type="search" placeholder="search events" value={filter.text} onChange={(e) => events.getState().setText(e.target.value)} />
+        </label>
+      </div>
+      {shown.length === 0 ? <p className="muted">No events{all.length > 0 ? ' match the filters' : ''}.</p> : null}
+      <ol className="timeline" aria-label={`Events of ${name}, newest first`}>
+        {shown.map((e, i) => (
+          <li key={e.id ?? `${e.ts}-${i}`} className={`event cat-${categoryOf(e.event)}`}>
+            <time dateTime={e.ts}>{formatTime(e.ts)}</time> <strong>{e.event}</strong> <span className="muted">{summary(e)}</span>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
