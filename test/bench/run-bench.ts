@@ -9,7 +9,10 @@ import { DockerClient, dockerSocketPath } from '../../main/docker/docker-client.
 import { runArchitectureBench } from './architecture-bench.js';
 import { runContainerBench } from './container-bench.js';
 import { runDriftBench } from './drift-bench.js';
+import { runDriftLiveBench } from './drift-live-bench.js';
 import { formatBenchTable, runEmbeddedBench } from './embedded-bench.js';
+import { runGuardBench } from './guard-bench.js';
+import { runGuiBench } from './gui-bench.js';
 import { runTimingBench } from './timing-bench.js';
 
 const t0 = performance.now();
@@ -19,9 +22,16 @@ console.log('\n## FRAMEWORM architectures\n');
 console.log(formatBenchTable(await runArchitectureBench()));
 console.log('\n## Drift statistics (simulated windows, α = 0.05)\n');
 console.log(formatBenchTable(runDriftBench()));
+console.log('\n## Drift on a real generator: DCGAN output power, /predict throughput with drift on vs off\n');
+console.log(formatBenchTable(await runDriftLiveBench()));
 const docker = await DockerClient.connect(dockerSocketPath()).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
 console.log('\n## Time bounds of behaviours the tests check\n');
 console.log(formatBenchTable(await runTimingBench({ docker: !(docker instanceof Error) })));
+console.log('\n## The guard: automatic rollback and alerts\n');
+// `--no-guard-docker` leaves out the guard's docker rollback (two image builds, about a minute).
+console.log(formatBenchTable(await runGuardBench({ docker: !(docker instanceof Error) && !process.argv.includes('--no-guard-docker') })));
+console.log('\n## The GUI in Chromium (web mode): bundle, first paint, event → UI, chart updates\n');
+console.log(formatBenchTable(await runGuiBench()));
 console.log('\n## Docker target\n');
 if (docker instanceof Error) console.log(`Not measured: ${docker.message}. Run scripts/setup.sh --test to install and start dockerd.`);
 else console.log(formatBenchTable(await runContainerBench({ client: docker })));

@@ -25,6 +25,11 @@ import type { FromDriftWorker, ToDriftWorker } from './drift-protocol.js';
 export const DRIFT_ALERT_WINDOWS = 2;
 /** At most this many samples a second per deployment reach the worker, whatever the rate. */
 export const MAX_SAMPLES_PER_S = 20;
+/**
+ * … and at most this many answer bytes a second: parsing a sampled answer costs the worker about
+ * 16 ms per MB, so this keeps drift below roughly a tenth of a core however big the answers are.
+ */
+export const MAX_SAMPLE_BYTES_PER_S = 4 * 1024 * 1024;
 /** Samples posted but not yet handled by the worker; beyond it new samples are dropped. */
 const MAX_QUEUED = 256;
 
@@ -35,6 +40,9 @@ export interface DriftMonitorOptions {
   /** Called on a `drift` event when `rollback_on_drift` is set. */
   readonly rollback?: (name: string, reason: string) => Promise<unknown>;
   readonly log?: (line: string) => void;
+  /** Sampling caps per deployment (defaults MAX_SAMPLES_PER_S, MAX_SAMPLE_BYTES_PER_S). */
+  readonly maxSamplesPerS?: number;
+  readonly maxSampleBytesPerS?: number;
 }
 
 /** What an endpoint offers after a successful answer. */
@@ -60,6 +68,7 @@ interface Deployment {
   dropped: number;
   bucketStart: number;
   bucketCount: number;
+  bucketBytes: number;
   types: Map<string, { type: string; latentDim?: number }>;
 }
 
@@ -88,12 +97,21 @@ export class DriftMonitor {
       if (now - d.bucketStart >= 1000) {
         d.bucketStart = now;
         d.bucketCount = 0;
+        d.bucketBytes = 0;
       }
-      if (d.bucketCount >= MAX_SAMPLES_PER_S || this.queued >= MAX_QUEUED) {
-        d.dropped++;
-        return;
+      const r0 = sample.response;
+      const bytes = typeof r0 === 'string' ? r0.length : Buffer.isBuffer(r0) ? r0.length : r0 instanceof RawJson ? r0.bytes.length : 0;
+      const maxSamples = this.options.maxSamplesPerS ?? MAX_SAMPLES_PER_S;
+      const maxBytes = this.options.maxSampleBytesPerS ?? MAX_SAMPLE_BYTES_PER_S;
+      if (d.bucketCount >= maxSamples || d.bucketBytes + bytes > maxBytes || this.queued >= MAX_QUEUED) {
+        // One oversized answer still gets sampled once per second rather than never.
+        if (!(d.bucketCount === 0 && this.queued < MAX_QUEUED)) {
+          d.dropped++;
+          return;
+        }
       }
       d.bucketCount++;
+      d.bucketBytes += bytes;
       const kind = this.typeOf(name, sample.version, d);
       if (!kind) return;
       if (!d.configured) this.configure(name, d);
@@ -145,7 +163,7 @@ export class DriftMonitor {
   private deployment(name: string): Deployment {
     let d = this.deployments.get(name);
     if (!d) {
-      d = { configured: false, consecutive: 0, last: null, sampled: 0, dropped: 0, bucketStart: 0, bucketCount: 0, types: new Map() };
+      d = { configured: false, consecutive: 0, last: null, sampled: 0, dropped: 0, bucketStart: 0, bucketCount: 0, bucketBytes: 0, types: new Map() };
       this.deployments.set(name, d);
     }
     return d;
@@ -220,6 +238,9 @@ export class DriftMonitor {
 
   private onMessage(msg: FromDriftWorker): void {
     switch (msg.op) {
+      case 'ack':
+        this.queued = Math.max(0, this.queued - 1);
+        return;
       case 'reply':
         this.queries.get(msg.id)?.(msg);
         this.queries.delete(msg.id);
@@ -264,12 +285,14 @@ export class DriftMonitor {
     }
   }
 
-  private query(name: string, what: 'status' | 'samples' | 'recent'): Promise<Extract<FromDriftWorker, { op: 'reply' }> | null> {
-    if (!this.worker) return Promise.resolve(null);
+  private async query(name: string, what: 'status' | 'samples' | 'recent'): Promise<Extract<FromDriftWorker, { op: 'reply' }> | null> {
+    // A worker still starting answers once it runs (after the samples posted before the query).
+    const worker = this.worker ?? (this.starting ? await this.starting.catch(() => null) : null);
+    if (!worker) return null;
     const id = this.nextQuery++;
     return new Promise((resolve) => {
       this.queries.set(id, resolve);
-      this.worker?.postMessage({ op: 'query', id, name, what } satisfies ToDriftWorker);
+      worker.postMessage({ op: 'query', id, name, what } satisfies ToDriftWorker);
     });
   }
 

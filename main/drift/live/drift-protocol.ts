@@ -21,4 +21,6 @@ export type FromDriftWorker =
       readonly samples: { reference: GroupSamples[] | null; current: GroupSamples[] | null } | null;
       readonly recent: GroupSamples[] | null;
     }
-  | { readonly op: 'error'; readonly name?: string; readonly message: string };
+  | { readonly op: 'error'; readonly name?: string; readonly message: string }
+  /** A sample handled without completing the reference or a window (keeps the queue count honest). */
+  | { readonly op: 'ack'; readonly name: string };

@@ -41,13 +41,17 @@ function parseAnswer(response: unknown): unknown {
 
 async function handleSample(msg: Extract<ToDriftWorker, { op: 'sample' }>): Promise<void> {
   const t = tracker(msg.name);
-  if (!t) return;
+  if (!t) {
+    send({ op: 'ack', name: msg.name });
+    return;
+  }
   extractor ??= FeatureExtractor.create();
   const fx = await extractor;
   const groups: GroupSamples[] = await fx.fromTraffic(msg.type as ModelType, msg.request, parseAnswer(msg.response), msg.latentDim ? { latentDim: msg.latentDim } : {});
   const out = t.add(groups);
   if (out === 'reference') send({ op: 'reference', name: msg.name, version: msg.version, rows: t.status().reference_rows, source: 'traffic' });
   else if (out) send({ op: 'check', name: msg.name, version: msg.version, result: out.result, status: t.status() });
+  else send({ op: 'ack', name: msg.name });
 }
 
 port.on('message', (msg: ToDriftWorker) => {
