@@ -1,0 +1,263 @@
+/**
+ * Benchmark of the GUI (issue 11): the built renderer, served by `frameworm ui --web` (real CLI,
+ * real agent), in Debian's headless Chromium driven by playwright-core.
+ *
+ * Rows:
+ * - renderer bundle size: every file of renderer/dist gzipped (level 9), JS, CSS and in total;
+ * - first contentful paint and time to interactive (median of fresh browser contexts, cold
+ *   cache): FCP from the Performance API; TTI ≈ the time until the main landmark is shown and the
+ *   answer of the first RPC (the model list) is on screen (the first model entry in the sidebar);
+ * - event → UI latency: a committed event's `ts` (the agent's clock; same machine) to the moment
+ *   its timeline entry is added to the DOM, seen by a MutationObserver in the page — the watcher's
+ *   1 Hz `check` events of the selected model, pushed over the WebSocket (goal ≤ 100 ms);
+ * - main-thread cost of the live charts with 10 serving deployments under a paced load
+ *   (metric samples at 1 Hz for each, one model's charts on screen): Chromium's own TaskDuration
+ *   (DevTools `Performance.getMetrics`) per second — every task of the page's main thread, so an
+ *   upper bound on what one 1 Hz update costs (goal ≤ 4 ms) — and the long tasks (> 50 ms) seen.
+ *
+ * Run alone: `npm run build && node dist/test/bench/gui-bench.js` (about 2 min).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import zlib from 'node:zlib';
+import type { Browser, Page } from 'playwright-core';
+import { cliJson, disposeWorkspace, makeWorkspace, repoRoot } from '../integration/cli/cli-harness.js';
+import { MLP_BODY, fastWatcherConfig, postOnce, writeMlpVersions } from '../integration/guard/guard-harness.js';
+import { launchChromium, startWebUi, type WebUi } from '../e2e/gui-harness.js';
+import { formatBenchTable, type BenchResult } from './embedded-bench.js';
+
+export interface GuiBenchOptions {
+  /** Page loads for FCP / TTI, each in a fresh context (default 5). */
+  readonly loads?: number;
+  /** Timeline events timed for the event → UI latency (default 20). */
+  readonly events?: number;
+  /** Seconds of the main-thread measurement (default 20). */
+  readonly chartSeconds?: number;
+  /** Serving deployments (default 10). */
+  readonly deployments?: number;
+  /** Requests per second sent to each deployment during the chart measurement (default 4). */
+  readonly ratePerDeployment?: number;
+}
+
+const PORT_BASE = 44_610;
+const RENDERER_DIST = path.join(repoRoot, 'renderer/dist');
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
+/** gzip -9 sizes of renderer/dist, by kind, in KiB. */
+export function bundleSizes(dist = RENDERER_DIST): BenchResult[] {
+  if (!fs.existsSync(path.join(dist, 'index.html'))) throw new Error(`${dist} is not built: npm run build:renderer`);
+  const sums = { js: 0, css: 0, all: 0, raw: 0 };
+  for (const file of filesUnder(dist)) {
+    const raw = fs.readFileSync(file);
+    const gz = zlib.gzipSync(raw, { level: 9 }).length;
+    sums.all += gz;
+    sums.raw += raw.length;
+    if (file.endsWith('.js')) sums.js += gz;
+    if (file.endsWith('.css')) sums.css += gz;
+  }
+  const kib = (n: number): number => n / 1024;
+  return [
+    { metric: 'renderer bundle, JS (gzip -9)', value: kib(sums.js), unit: 'KiB', target: null, pass: null },
+    { metric: 'renderer bundle, CSS (gzip -9)', value: kib(sums.css), unit: 'KiB', target: null, pass: null },
+    { metric: 'renderer bundle, all of renderer/dist (gzip -9)', value: kib(sums.all), unit: 'KiB', target: null, pass: null },
+    { metric: 'renderer bundle, all of renderer/dist (uncompressed)', value: kib(sums.raw), unit: 'KiB', target: null, pass: null },
+  ];
+}
+
+/**
+ * Page script installed before the app's own: records when the main landmark and the first model
+ * entry (the first RPC's answer, rendered) appear, counts long tasks, and times timeline entries.
+ */
+const PAGE_PROBES = `(() => {
+  const probes = { mainAt: null, modelAt: null, longTasks: 0, longTaskMs: 0, eventLatencies: [], timing: false };
+  window.__fwProbes = probes;
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) { probes.longTasks += 1; probes.longTaskMs += e.duration; }
+    }).observe({ type: 'longtask', buffered: true });
+  } catch { /* no longtask support: the count stays 0 */ }
+  const seen = new WeakSet();
+  const observer = new MutationObserver((records) => {
+    const now = performance.now();
+    if (probes.mainAt === null && document.querySelector('main#main')) probes.mainAt = now;
+    if (probes.modelAt === null && document.querySelector('nav[aria-label="Models"] button.model-entry')) probes.modelAt = now;
+    if (!probes.timing) return;
+    const wall = Date.now();
+    for (const r of records) {
+      for (const n of r.addedNodes) {
+        if (!(n instanceof HTMLLIElement) || !n.classList.contains('event') || seen.has(n)) continue;
+        seen.add(n);
+        const t = n.querySelector('time');
+        const ts = t ? Date.parse(t.getAttribute('datetime') || '') : NaN;
+        if (Number.isFinite(ts) && ts >= probes.timingSince) probes.eventLatencies.push(wall - ts);
+      }
+    }
+  });
+  const start = () => observer.observe(document, { childList: true, subtree: true });
+  if (document.documentElement) start(); else document.addEventListener('readystatechange', start, { once: true });
+})();`;
+
+interface LoadTimes {
+  readonly fcp: number;
+  readonly tti: number;
+}
+
+/** One cold load of the GUI in a fresh context: FCP and TTI in ms after navigation start. */
+async function timeLoad(browser: Browser, ui: WebUi): Promise<LoadTimes> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    await context.addCookies([{ name: `frameworm_${ui.port}`, value: ui.token, url: ui.origin, httpOnly: true, sameSite: 'Strict' }]);
+    await context.addInitScript({ content: PAGE_PROBES });
+    const page = await context.newPage();
+    await page.goto(`${ui.origin}/`);
+    await page.waitForFunction('window.__fwProbes.modelAt !== null && performance.getEntriesByName("first-contentful-paint").length > 0', undefined, { timeout: 60_000 });
+    const t = (await page.evaluate(`(() => {
+      const p = window.__fwProbes;
+      const rpc = performance.getEntriesByType('resource').filter((e) => e.name.includes('/rpc/')).map((e) => e.responseEnd);
+      return { fcp: performance.getEntriesByName('first-contentful-paint')[0].startTime, main: p.mainAt, model: p.modelAt, rpc: rpc.length ? Math.min(...rpc) : null };
+    })()`)) as { fcp: number; main: number; model: number; rpc: number | null };
+    return { fcp: t.fcp, tti: Math.max(t.main, t.model, t.rpc ?? 0) };
+  } finally {
+    await context.close();
+  }
+}
+
+/** Paced POST loops, `rate` per second to each endpoint, until stopped. */
+class PacedLoad {
+  private running = true;
+  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly loops: Promise<void>[];
+  sent = 0;
+
+  constructor(endpoints: readonly string[], rate: number) {
+    this.loops = endpoints.map((e, i) => this.loop(e, 1000 / rate, (i * 1000) / rate / endpoints.length));
+  }
+
+  private async loop(endpoint: string, everyMs: number, offsetMs: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, offsetMs));
+    let next = performance.now();
+    while (this.running) {
+      await postOnce(`${endpoint}/predict`, MLP_BODY, this.agent).catch(() => null);
+      this.sent += 1;
+      next += everyMs;
+      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+    this.agent.destroy();
+  }
+}
+
+/** DevTools' cumulative main-thread durations of the page (seconds), from one enabled session. */
+async function mainThreadMeter(page: Page): Promise<{ read(): Promise<Record<string, number>>; close(): Promise<void> }> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  return {
+    read: async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])),
+    close: () => cdp.detach(),
+  };
+}
+
+/** Runs every GUI measurement; returns its table rows. */
+export async function runGuiBench(options: GuiBenchOptions = {}): Promise<BenchResult[]> {
+  const loads = options.loads ?? 5;
+  const eventCount = options.events ?? 20;
+  const chartSeconds = options.chartSeconds ?? 20;
+  const count = options.deployments ?? 10;
+  const rate = options.ratePerDeployment ?? 4;
+  const rows: BenchResult[] = bundleSizes();
+
+  const ws = makeWorkspace(PORT_BASE, fastWatcherConfig());
+  const models = writeMlpVersions(count, 'fw-gui-bench-');
+  let ui: WebUi | null = null;
+  let browser: Browser | null = null;
+  let paced: PacedLoad | null = null;
+  try {
+    const endpoints: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const doc = await cliJson<{ endpoint: string }>(ws, ['deploy', 'start', '--model', models.files[i]!, '--name', `m${i}`]);
+      endpoints.push(doc.endpoint);
+    }
+    ui = await startWebUi(ws);
+    browser = await launchChromium();
+
+    // First paint and time to interactive, cold, in fresh contexts.
+    const times: LoadTimes[] = [];
+    for (let i = 0; i < loads; i++) times.push(await timeLoad(browser, ui));
+    rows.push({ metric: `first contentful paint (median of ${loads} cold loads)`, value: median(times.map((t) => t.fcp)), unit: 'ms', target: null, pass: null });
+    rows.push({ metric: `time to interactive: main landmark shown + first RPC answer on screen (median of ${loads})`, value: median(times.map((t) => t.tti)), unit: 'ms', target: null, pass: null });
+
+    // One long-lived page for the rest, showing m0 (the first model: selected by default).
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript({ content: PAGE_PROBES });
+    const page = await context.newPage();
+    await page.goto(ui.url);
+    await page.getByRole('heading', { name: 'm0', level: 1 }).waitFor({ timeout: 60_000 });
+    await page.getByRole('list', { name: 'Events of m0, newest first' }).getByRole('listitem').first().waitFor({ timeout: 60_000 });
+
+    // Event → UI: the watcher's checks of m0 arrive once a second.
+    await page.evaluate('(() => { window.__fwProbes.timingSince = Date.now(); window.__fwProbes.timing = true; })()');
+    await page.waitForFunction(`window.__fwProbes.eventLatencies.length >= ${eventCount}`, undefined, { timeout: eventCount * 5000 + 30_000 });
+    const latencies = (await page.evaluate('window.__fwProbes.eventLatencies')) as number[];
+    const p50 = median(latencies);
+    const p95 = percentile(latencies, 95);
+    rows.push({ metric: `event → timeline entry in the DOM, median of ${latencies.length} events`, value: p50, unit: 'ms', target: '≤ 100', pass: p50 <= 100 });
+    rows.push({ metric: `event → timeline entry in the DOM, p95`, value: p95, unit: 'ms', target: null, pass: null });
+    rows.push({ metric: `event → timeline entry in the DOM, worst`, value: Math.max(...latencies), unit: 'ms', target: null, pass: null });
+
+    // Main-thread cost of the live charts: 10 deployments under a paced load.
+    paced = new PacedLoad(endpoints, rate);
+    await page.getByRole('img', { name: /^Request rate of m0: \d/ }).waitFor({ timeout: 60_000 });
+    const longBefore = (await page.evaluate('window.__fwProbes.longTasks')) as number;
+    const meter = await mainThreadMeter(page);
+    const m0 = await meter.read();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, chartSeconds * 1000));
+    const m1 = await meter.read();
+    await meter.close();
+    const seconds = (performance.now() - t0) / 1000;
+    const longAfter = (await page.evaluate('window.__fwProbes.longTasks')) as number;
+    const perSecond = (key: string): number => (((m1[key] ?? 0) - (m0[key] ?? 0)) * 1000) / seconds;
+    const task = perSecond('TaskDuration');
+    rows.push({ metric: `main thread per 1 Hz update, ${count} deployments × ${rate} req/s (all page tasks)`, value: task, unit: 'ms', target: '≤ 4', pass: task <= 4 });
+    rows.push({ metric: '… of which script', value: perSecond('ScriptDuration'), unit: 'ms', target: null, pass: null });
+    rows.push({ metric: '… of which layout + style', value: perSecond('LayoutDuration') + perSecond('RecalcStyleDuration'), unit: 'ms', target: null, pass: null });
+    rows.push({ metric: `long tasks (> 50 ms) in ${seconds.toFixed(0)} s`, value: longAfter - longBefore, unit: '', target: '0', pass: longAfter === longBefore });
+    await context.close();
+  } finally {
+    await paced?.stop();
+    await browser?.close();
+    await ui?.stop();
+    await disposeWorkspace(ws);
+    fs.rmSync(models.dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(path.resolve(entry)).href) {
+  const t0 = performance.now();
+  console.log(formatBenchTable(await runGuiBench()));
+  console.log(`\n${os.cpus().length} CPUs, Node ${process.version}, Chromium (Debian); took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
