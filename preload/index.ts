@@ -1,9 +1,11 @@
 /**
- * The preload: exposes the typed contract to the renderer as narrow functions (`invoke`, `on`).
+ * The preload: exposes the typed contract to the renderer as narrow functions (`invoke`, `on`),
+ * plus `pathForFile` (a dropped or browsed file's path: `File.path` is gone since Electron 32)
+ * and `onNavigate` (the shell asks the page to show a model: a notification or tray click).
  * It imports only electron and the contract, and is bundled into one CommonJS file, so the
  * renderer's sandbox stays on (a sandboxed preload can be neither an ES module nor split).
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import type {
   ChannelArgs, ChannelResult, ContractError, ProgressEvent, PushChannel, PushChannels, RendererBridge, RequestChannel,
 } from './contract.js';
@@ -54,4 +56,38 @@ const bridge: RendererBridge = {
   },
 };
 
-contextBridge.exposeInMainWorld('frameworm', bridge);
+/** Where the shell asks the page to go. */
+export interface NavigationTarget {
+  readonly model: string;
+}
+
+/** What the page reaches as `window.frameworm` in the app. */
+export interface PreloadApi extends RendererBridge {
+  /** The path of a file the user dropped or picked; '' for a file made in JavaScript. */
+  pathForFile(file: File): string;
+  /** Calls `listener` when the shell asks to show a model; returns the unsubscribe function. */
+  onNavigate(listener: (target: NavigationTarget) => void): () => void;
+}
+
+const api: PreloadApi = {
+  invoke: bridge.invoke,
+  on: bridge.on,
+  pathForFile: (file) => webUtils.getPathForFile(file),
+  onNavigate(listener) {
+    const ipcListener = (_e: IpcRendererEvent, target: NavigationTarget): void => {
+      if (typeof target?.model === 'string') listener({ model: target.model });
+    };
+    ipcRenderer.on('navigate', ipcListener);
+    return () => {
+      ipcRenderer.removeListener('navigate', ipcListener);
+    };
+  },
+};
+
+contextBridge.exposeInMainWorld('frameworm', api);
+
+// A file dropped where no drop zone takes it would navigate the window to file://… (main refuses
+// that navigation too). These run before any page script, so they hold while the page loads;
+// the page's own drop handler still sees the event (cancelling does not stop propagation).
+const page = globalThis as unknown as EventTarget;
+for (const type of ['dragover', 'drop']) page.addEventListener(type, (event) => event.preventDefault());

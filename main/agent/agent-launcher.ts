@@ -110,7 +110,9 @@ export async function startAgent(workspaceRoot: string): Promise<FoundAgent> {
   const child = spawn(process.execPath, [...execArgv, file, '--workspace', workspaceRoot], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: process.env,
+    // In the desktop app (hand-over on quit) execPath is Electron: run it as plain Node, or it
+    // would start a second app instead of the agent.
+    env: process.versions['electron'] ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env,
     cwd: workspaceRoot,
   });
   fs.closeSync(logFd);

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
-import { packageRoot } from '../common/paths.js';
+import { templatesRoot } from '../common/paths.js';
 
 /** A Python interpreter that can run the exporter. */
 export interface PythonInfo {
@@ -11,9 +10,9 @@ export interface PythonInfo {
   readonly onnx: string | null;
 }
 
-/** Where the Python side (the `frameworm` package) lives. */
+/** Where the Python side (the `frameworm` package) lives (outside the asar in the packaged app). */
 export function templatesDir(): string {
-  return path.join(packageRoot(), 'templates');
+  return templatesRoot();
 }
 
 interface ProbeAnswer {

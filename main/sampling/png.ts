@@ -69,6 +69,23 @@ export function encodePng(data: ArrayLike<number>, offset: number, channels: num
 }
 
 /**
+ * 8-bit RGBA pixels (row-major, 4 bytes a pixel) as PNG bytes: icons with transparency (the
+ * tray's, drawn by scripts/make-icons.ts), which model outputs never need.
+ */
+export function encodeRgbaPng(rgba: Uint8Array, width: number, height: number): Buffer {
+  if (rgba.length !== width * height * 4) throw new RangeError(`RGBA data has ${rgba.length} bytes, expected ${width * height * 4} for ${width}×${height}`);
+  const stride = 1 + width * 4;
+  const raw = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) raw.set(rgba.subarray(y * width * 4, (y + 1) * width * 4), y * stride + 1);
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 6; // colour type: truecolour with alpha
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+}
+
+/**
  * A batch [B, C, H, W] of images as base64 PNG strings, one per image.
  *
  * `range` says how the floats map to pixels: '[-1,1]' (−1 → 0, 1 → 255) or '[0,1]'.
