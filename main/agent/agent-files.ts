@@ -23,25 +23,9 @@ const infoPath = (controlDir: string): string => path.join(controlDir, 'agent.js
 const lockPath = (controlDir: string): string => path.join(controlDir, 'agent.lock');
 export const agentLogPath = (controlDir: string): string => path.join(controlDir, 'agent.log');
 
-/**
- * True when a process with this pid exists (signal 0 probes without touching it) and is not a
- * zombie: a killed agent whose parent never reaps it (containers without an init) is dead.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    // /proc/<pid>/stat: "pid (comm) S …"; comm may hold spaces and parentheses, the state follows the last ')'.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch (err) {
-    // Gone between the two probes, or no procfs (macOS, Windows): signal 0 is all there is.
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self/stat');
-  }
-}
+import { processAlive } from '../common/process.js';
+
+export { processAlive };
 
 /**
  * False when the process with this pid is known not to be a Frameworm agent: after a kill -9

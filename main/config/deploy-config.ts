@@ -11,7 +11,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { FramewormError } from '../common/errors.js';
-import { isJsonObject, type JsonObject } from '../events/json.js';
+import { isJsonObject, type JsonObject } from '../common/json.js';
 
 /** Workspace-relative location of the config file. */
 export const CONFIG_RELATIVE_PATH = 'configs/deploy_config.yaml';

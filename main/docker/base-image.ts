@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
-import { processAlive } from '../agent/agent-files.js';
+import { processAlive } from '../common/process.js';
 import { templatesDir } from '../export/python-finder.js';
 import type { BuildProgress, DockerClient } from './docker-client.js';
 

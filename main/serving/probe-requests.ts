@@ -18,7 +18,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
-import { readManifest, type ExportManifest } from '../export/manifest.js';
+import { readManifest, type ExportManifest } from '../common/export-manifest.js';
 import { uniforms } from '../sampling/noise.js';
 import { hpInt } from './schemas/fields.js';
 import { PROBE_HEADER } from './stable-endpoint.js';

@@ -19,6 +19,43 @@ const importsOf = (file: string): string[] =>
     (m) => m[1] ?? m[2] ?? m[3] ?? '',
   );
 
+/**
+ * Folder ranks of main/: a folder imports only from folders of a lower rank (or its own), so
+ * `common` sits at the bottom and the hosts (cli, shell) at the top. A new folder must be given
+ * a rank here, deliberately.
+ */
+const RANKS: Readonly<Record<string, number>> = {
+  common: 0,
+  config: 1, inspect: 1, sampling: 1, metrics: 1,
+  workspace: 2,
+  events: 3,
+  registry: 4, serving: 4,
+  export: 5, drift: 5, alerts: 5, watch: 5,
+  docker: 6,
+  generate: 7,
+  deploy: 8,
+  agent: 9,
+  web: 10, desktop: 10,
+  cli: 11, shell: 11,
+};
+
+describe('folder ranks', () => {
+  it('every folder of main/ has a rank, and no folder imports from a higher or equal-ranked other folder', () => {
+    const folders = fs.readdirSync(path.join(root, 'main'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders.filter((f) => RANKS[f] === undefined)).toEqual([]);
+    const offenders: string[] = [];
+    for (const file of tsFiles(path.join(root, 'main'))) {
+      const from = path.relative(path.join(root, 'main'), file).split(path.sep)[0] ?? '';
+      for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
+        const target = path.relative(path.join(root, 'main'), path.resolve(path.dirname(file), spec)).split(path.sep)[0] ?? '';
+        if (target === from || target.startsWith('..') || RANKS[target] === undefined) continue;
+        if ((RANKS[target] ?? 0) >= (RANKS[from] ?? 0)) offenders.push(`${path.relative(root, file)} → ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
+
 describe('layering', () => {
   it('domain code under main/ never imports electron (only main/shell/ does)', () => {
     const offenders = tsFiles(path.join(root, 'main'))
