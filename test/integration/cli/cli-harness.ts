@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const harnessDir = path.dirname(fileURLToPath(import.meta.url));
+// test/integration/cli, or dist/test/integration/cli when a benchmark runs the compiled harness.
+export const repoRoot = path.resolve(harnessDir, harnessDir.split(path.sep).includes('dist') ? '../../../..' : '../../..');
 const cliPath = path.join(repoRoot, 'bin/frameworm.js');
 
 export interface CliResult {
