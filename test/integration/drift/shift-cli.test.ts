@@ -161,10 +161,12 @@ describe('frameworm shift profile / compare', () => {
     }
   });
 
-  it('usage: --from-deployment is not available yet, one source is required, no silent overwrite', async () => {
+  it('usage: an unknown deployment, one source is required, no silent overwrite', async () => {
     const live = await runCli(ws, ['shift', 'profile', '--name', 'live', '--from-deployment', 'svc', '--samples', '200']);
-    expect(live.code).toBe(2);
-    expect(live.stderr).toMatch(/--from-deployment is not available yet/);
+    expect(live.code).toBe(5);
+    expect(live.stderr).toMatch(/svc/);
+    const badSamples = await runCli(ws, ['shift', 'profile', '--name', 'live', '--from-deployment', 'svc', '--samples', '3']);
+    expect(badSamples.code).toBe(2);
     const neither = await runCli(ws, ['shift', 'profile', '--name', 'x']);
     expect(neither.code).toBe(2);
     expect(neither.stderr).toMatch(/exactly one of --data/);

@@ -150,7 +150,7 @@ describe('file structure', () => {
       slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, warm_standby: false, min_requests_per_check: 5, probe: { enabled: true, interval_s: 2 },
       host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', docker_socket: '/run/user/1000/docker.sock', server_runtime: 'torch',
       container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
-      max_body_bytes: 1024, max_connections: 64, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
+      max_body_bytes: 1024, max_connections: 64, max_upload_bytes: 4096, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
       default_stage: 'staging',
       drift_enabled: false, drift_sample_rate: 0.25, drift_window: 500, drift_reference_size: 1000, drift_alpha: 0.01, drift_permutations: 999, rollback_on_drift: true,
     };
