@@ -34,6 +34,9 @@ if [ "${1:-}" = "--test" ]; then
   # Docker target tests: Debian's engine, and debootstrap for the offline base image.
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  # The GUI's end-to-end test and benchmark drive Debian's Chromium through playwright-core
+  # (never `npx playwright install`: it downloads from the internet); DejaVu keeps screenshots stable.
+  [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing system packages: ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

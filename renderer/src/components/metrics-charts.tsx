@@ -39,8 +39,10 @@ interface ChartProps {
 function Chart({ data, markers, width, height, children, yLabel }: ChartProps): ReactNode {
   const first = data[0]?.t ?? 0;
   const last = data[data.length - 1]?.t ?? 0;
+  // accessibilityLayer off: recharts 3 otherwise makes the SVG a focusable, unnamed
+  // role="application" inside our role="img" figure, whose aria-label already states the values.
   const chart = (
-    <LineChart data={data as SeriesPoint[]} width={width} height={height} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+    <LineChart data={data as SeriesPoint[]} width={width} height={height} margin={{ top: 8, right: 16, bottom: 0, left: 0 }} accessibilityLayer={false}>
       <CartesianGrid strokeDasharray="3 3" stroke="var(--grid)" />
       <XAxis dataKey="t" type="number" domain={[first, last]} tickFormatter={timeTick} stroke="var(--muted)" minTickGap={40} />
       <YAxis stroke="var(--muted)" width={56} label={{ value: yLabel, angle: -90, position: 'insideLeft', fill: 'var(--muted)' }} />
