@@ -1,61 +1,14 @@
 /**
  * A minimal ONNX (protobuf wire format) writer for the drift feature extractor's conv encoder.
  *
- * The shipped application only contains `dist/main/**`, so the extractor cannot borrow the
- * fixture builder under scripts/; this is the subset the encoder needs (float initializers and
- * nodes with int / ints attributes), written directly so the bytes are a pure function of the
- * graph description.
+ * The subset the encoder needs (float initializers and nodes with int / ints attributes) on the
+ * shared protobuf writer, so the bytes are a pure function of the graph description.
  */
+
+import { ProtoWriter } from '../../common/proto-writer.js';
 
 /** ONNX TensorProto.DataType.FLOAT. */
 export const ONNX_FLOAT = 1;
-
-class ProtoWriter {
-  private readonly chunks: Buffer[] = [];
-
-  private varint(value: number): void {
-    let v = BigInt.asUintN(64, BigInt(value));
-    const bytes: number[] = [];
-    do {
-      let b = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v !== 0n) b |= 0x80;
-      bytes.push(b);
-    } while (v !== 0n);
-    this.chunks.push(Buffer.from(bytes));
-  }
-
-  private key(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
-  }
-
-  int(field: number, value: number): this {
-    this.key(field, 0);
-    this.varint(value);
-    return this;
-  }
-
-  bytes(field: number, data: Uint8Array): this {
-    this.key(field, 2);
-    this.varint(data.length);
-    this.chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    return this;
-  }
-
-  string(field: number, value: string): this {
-    return this.bytes(field, Buffer.from(value, 'utf8'));
-  }
-
-  message(field: number, build: (w: ProtoWriter) => void): this {
-    const inner = new ProtoWriter();
-    build(inner);
-    return this.bytes(field, inner.finish());
-  }
-
-  finish(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
 
 /** A graph input or output: a float tensor whose dimensions may be symbolic (strings). */
 export interface OnnxValueInfo {
