@@ -64,6 +64,8 @@ export type DeployConfig = {
   /** SHIFT drift monitoring (issue 10): on/off, the fraction of requests sampled, window and reference sizes (rows), test level and permutations. */
   readonly drift_enabled: boolean;
   readonly drift_sample_rate: number;
+  /** Samples a second per deployment handed to the drift worker at most (the documented cap). */
+  readonly drift_max_samples_per_s: number;
   readonly drift_window: number;
   readonly drift_reference_size: number;
   readonly drift_alpha: number;
@@ -173,6 +175,7 @@ const deploySchema = z.object({
   default_stage: z.enum(DEFAULT_STAGES).default('production'),
   drift_enabled: z.boolean().default(true),
   drift_sample_rate: z.number().min(0).max(1).default(1),
+  drift_max_samples_per_s: z.number().min(0.1).max(1000).default(10),
   drift_window: intBetween(MIN_DRIFT_ROWS, MAX_DRIFT_ROWS).default(200),
   drift_reference_size: intBetween(MIN_DRIFT_ROWS, MAX_DRIFT_ROWS).default(200),
   drift_alpha: z.number().gt(0).max(0.5).default(0.05),
@@ -225,6 +228,7 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   default_stage: 'one of production, staging',
   drift_enabled: 'true or false',
   drift_sample_rate: 'a number from 0 to 1 (the fraction of requests sampled)',
+  drift_max_samples_per_s: 'a number from 0.1 to 1000 (samples a second per deployment)',
   drift_window: `an integer from ${MIN_DRIFT_ROWS} to ${MAX_DRIFT_ROWS} (samples per drift check)`,
   drift_reference_size: `an integer from ${MIN_DRIFT_ROWS} to ${MAX_DRIFT_ROWS} (reference samples)`,
   drift_alpha: 'a number > 0 and at most 0.5',

@@ -23,8 +23,6 @@ import type { FromDriftWorker, ToDriftWorker } from './drift-protocol.js';
 
 /** Drifted windows in a row that make a `drift` event (and an alert). */
 export const DRIFT_ALERT_WINDOWS = 2;
-/** At most this many samples a second per deployment reach the worker, whatever the rate. */
-export const MAX_SAMPLES_PER_S = 20;
 /**
  * … and at most this many answer bytes a second: parsing a sampled answer costs the worker about
  * 16 ms per MB, so this keeps drift below roughly a tenth of a core however big the answers are.
@@ -40,7 +38,7 @@ export interface DriftMonitorOptions {
   /** Called on a `drift` event when `rollback_on_drift` is set. */
   readonly rollback?: (name: string, reason: string) => Promise<unknown>;
   readonly log?: (line: string) => void;
-  /** Sampling caps per deployment (defaults MAX_SAMPLES_PER_S, MAX_SAMPLE_BYTES_PER_S). */
+  /** Sampling caps per deployment (defaults: config drift_max_samples_per_s, MAX_SAMPLE_BYTES_PER_S). */
   readonly maxSamplesPerS?: number;
   readonly maxSampleBytesPerS?: number;
 }
@@ -101,7 +99,7 @@ export class DriftMonitor {
       }
       const r0 = sample.response;
       const bytes = typeof r0 === 'string' ? r0.length : Buffer.isBuffer(r0) ? r0.length : r0 instanceof RawJson ? r0.bytes.length : 0;
-      const maxSamples = this.options.maxSamplesPerS ?? MAX_SAMPLES_PER_S;
+      const maxSamples = this.options.maxSamplesPerS ?? cfg.drift_max_samples_per_s;
       const maxBytes = this.options.maxSampleBytesPerS ?? MAX_SAMPLE_BYTES_PER_S;
       if (d.bucketCount >= maxSamples || d.bucketBytes + bytes > maxBytes || this.queued >= MAX_QUEUED) {
         // One oversized answer still gets sampled once per second rather than never.

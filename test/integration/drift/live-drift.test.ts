@@ -63,7 +63,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | false>, ti
 }
 
 beforeAll(async () => {
-  ws = makeWorkspace(PORT_BASE, '  drift_window: 64\n  drift_reference_size: 64\n  drift_permutations: 200\n  monitor_interval_s: 3600\n');
+  ws = makeWorkspace(PORT_BASE, '  drift_window: 64\n  drift_reference_size: 64\n  drift_permutations: 200\n  drift_max_samples_per_s: 1000\n  monitor_interval_s: 3600\n');
   const doc = await cliJson<DeployStartResult>(ws, ['deploy', 'start', '--model', MODEL, '--name', 'gan']);
   endpoint = doc.endpoint ?? '';
 });
@@ -142,7 +142,7 @@ describe('live drift on the embedded runtime', () => {
 
 describe('rollback_on_drift', () => {
   it('rolls back to the previous version after two drifted windows when enabled', async () => {
-    const ws2 = makeWorkspace(PORT_BASE + 20, '  drift_window: 64\n  drift_reference_size: 64\n  drift_permutations: 200\n  monitor_interval_s: 3600\n  rollback_on_drift: true\n  cooldown_s: 0\n');
+    const ws2 = makeWorkspace(PORT_BASE + 20, '  drift_window: 64\n  drift_reference_size: 64\n  drift_permutations: 200\n  drift_max_samples_per_s: 1000\n  monitor_interval_s: 3600\n  rollback_on_drift: true\n  cooldown_s: 0\n');
     try {
       await cliJson(ws2, ['deploy', 'start', '--model', MODEL, '--name', 'gan']);
       const v2 = await cliJson<DeployStartResult>(ws2, ['deploy', 'start', '--model', MODEL, '--name', 'gan']);

@@ -152,7 +152,7 @@ describe('file structure', () => {
       container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
       max_body_bytes: 1024, max_connections: 64, max_upload_bytes: 4096, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
       default_stage: 'staging',
-      drift_enabled: false, drift_sample_rate: 0.25, drift_window: 500, drift_reference_size: 1000, drift_alpha: 0.01, drift_permutations: 999, rollback_on_drift: true,
+      drift_enabled: false, drift_sample_rate: 0.25, drift_max_samples_per_s: 5, drift_window: 500, drift_reference_size: 1000, drift_alpha: 0.01, drift_permutations: 999, rollback_on_drift: true,
     };
     const yamlText = `deploy:\n${Object.entries(full).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
     const { config, warnings } = parseDeployConfig(yamlText, SRC);
