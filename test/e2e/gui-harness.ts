@@ -15,7 +15,7 @@ import { repoRoot } from '../integration/cli/cli-harness.js';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /**
- * Flags for headless Chromium on these machines (../shared/NOTES.md): no sandbox (root), no GPU,
+ * Flags for headless Chromium on these machines (the project notes on this machine kind): no sandbox (root), no GPU,
  * and nothing that reaches out to the network on its own.
  */
 export const CHROMIUM_ARGS: readonly string[] = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
