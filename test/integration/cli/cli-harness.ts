@@ -19,10 +19,17 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `frameworm ARGS --workspace WS` and collects its output and exit code. */
-export function runCli(workspace: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * Runs `frameworm ARGS --workspace WS` and collects its output and exit code. With `nofile`, the
+ * CLI (and an agent it starts, which inherits it) runs under that open-files limit.
+ */
+export function runCli(workspace: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, options: { nofile?: number } = {}): Promise<CliResult> {
+  const argv = [cliPath, ...args, '--workspace', workspace];
+  const [command, commandArgs] = options.nofile === undefined
+    ? [process.execPath, argv]
+    : ['/bin/sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, ...argv]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args, '--workspace', workspace], {
+    const child = spawn(command, commandArgs, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,14 +5,13 @@
  * status` that said "no agent" while one ran without answering (defect 9), and files others
  * could read.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AgentInfo, DeployStartResult } from '../../../preload/contract.js';
 import { buildMlp } from '../../../scripts/lib/onnx-builder.js';
-import { cliJson, disposeWorkspace, makeWorkspace, repoRoot, runCli, type CliResult } from './cli-harness.js';
+import { cliJson, disposeWorkspace, makeWorkspace, runCli } from './cli-harness.js';
 
 const PORT_BASE = 37300;
 const CONFIG = 'configs/deploy_config.yaml';
@@ -35,24 +34,6 @@ function writeModel(ws: string, seed: number): string {
   const file = path.join(ws, `model-${seed}.onnx`);
   fs.writeFileSync(file, buildMlp([4, 8, 3], seed));
   return file;
-}
-
-/**
- * Runs the CLI with the open-files limit (soft and hard) set to `nofile`; an agent it starts
- * inherits the limit (Node raises the soft limit only up to the hard one).
- */
-function runCliWithFileLimit(ws: string, args: readonly string[], nofile: number): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, path.join(repoRoot, 'bin/frameworm.js'), ...args, '--workspace', ws], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 /** Opens `count` TCP connections to 127.0.0.1:port that send nothing; resolves once all connected or closed. */
@@ -240,7 +221,7 @@ describe('the agent says what happened (defect 9 and weak spots)', () => {
     const ws = workspace(260);
     // 256 descriptors in all: without a cap on RPC connections, 600 idle ones exhaust them and
     // the agent cannot accept the CLI's connection any more (as with ~20,000 at the default limit).
-    const started = await runCliWithFileLimit(ws, ['agent', 'start', '--json'], 256);
+    const started = await runCli(ws, ['agent', 'start', '--json'], {}, { nofile: 256 });
     expect(started.code, started.stderr).toBe(0);
     const { port } = JSON.parse(fs.readFileSync(path.join(ws, '.frameworm/agent.json'), 'utf8')) as { port: number };
     const flood = await idleConnections(port, 600);

@@ -107,19 +107,7 @@ const cfgDescription = (): ModelDescription => {
 
 /** POSTs raw bytes to /predict with exactly the headers given (none added). */
 function postRaw(base: string, body: string, headers: Record<string, string>): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${base}/predict`, { method: 'POST', headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return request(`${base}/predict`, { method: 'POST', body, headers, exactHeaders: true });
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' };

@@ -15,10 +15,12 @@ export interface HttpAnswer {
 /** Sends one request and reads the whole answer. `body` objects are sent as JSON. */
 export function request(
   url: string,
-  options: { method?: string; body?: unknown; headers?: Record<string, string>; agent?: http.Agent } = {},
+  options: { method?: string; body?: unknown; headers?: Record<string, string>; agent?: http.Agent; exactHeaders?: boolean } = {},
 ): Promise<HttpAnswer> {
   const raw = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const headers: Record<string, string> = { ...(raw !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
+  // exactHeaders: send only the headers given (and the length), e.g. to test a missing content-type.
+  const defaults: Record<string, string> = raw === undefined ? {} : options.exactHeaders ? { 'content-length': String(Buffer.byteLength(raw)) } : { 'content-type': 'application/json' };
+  const headers: Record<string, string> = { ...defaults, ...options.headers };
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? (raw === undefined ? 'GET' : 'POST'), headers, agent: options.agent }, (res) => {
       const chunks: Buffer[] = [];
