@@ -36,6 +36,7 @@ import { epochOf, removeIfEmpty, resolveType, toView, trainingMetricsOf } from '
 import { DockerTarget } from './docker-target.js';
 import { datasetChecksum, normalizeDatasetChecksum } from './dataset-checksum.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { inFlightMarker, reconcileRollbacks, removeUnfinishedExports } from './crash-recovery.js';
 import { checkProfileArchitecture, readProfile } from '../drift/profile/shift-profile.js';
 import { testPause } from '../common/test-pause.js';
 import { DockerDeploymentTarget } from './targets/docker.js';
@@ -44,11 +45,6 @@ import { TargetTable, type PreparedVersion } from './targets/target.js';
 
 type Progress = (event: ProgressEvent) => void;
 
-/** `<exports>/<name>/.<version>.deploying`: marks an export folder whose deploy has not committed yet. */
-const IN_FLIGHT_MARKER = /^\.(.+)\.deploying$/;
-function inFlightMarker(exportDir: string): string {
-  return path.join(path.dirname(exportDir), `.${path.basename(exportDir)}.deploying`);
-}
 
 interface LiveDeployment {
   readonly name: string;
@@ -68,8 +64,6 @@ export interface RollbackMeasurements {
   readonly streak?: number;
 }
 
-/** How far back restore looks for a `rollback_started` without its `rollback` line. */
-const RECONCILE_EVENTS = 500;
 
 /**
  * Owns what is served for a workspace: registers versions, places their artifacts, loads them
@@ -426,34 +420,6 @@ export class DeploymentManager {
     }
   }
 
-  /**
-   * After a crash: a `rollback_started` without its `rollback` line means the rollback never
-   * committed (the line commits with the stage changes), so the registry still holds the old
-   * production. Each gets its `rollback` line (success false, saying why); automatic ones are
-   * returned so restore can carry them out now.
-   */
-  private reconcileRollbacks(log: (line: string) => void): { name: string; to: string; reason: string; fields: JsonObject }[] {
-    const resume: { name: string; to: string; reason: string; fields: JsonObject }[] = [];
-    for (const model of this.registry.listModels()) {
-      const open: { fields: JsonObject }[] = [];
-      for (const e of this.registry.listEvents(model.name, RECONCILE_EVENTS)) {
-        if (e.event === 'rollback_started') open.push({ fields: e.fields });
-        else if (e.event === 'rollback') open.pop();
-      }
-      for (const o of open) {
-        const production = this.registry.getProduction(model.name)?.version ?? null;
-        const error = `the control plane stopped before the rollback committed; ${production ?? 'nothing'} stayed production`;
-        this.registry.recordEvent(model.name, 'rollback', { ...o.fields, success: false, error });
-        log(`${model.name}: ${error}`);
-        const to = o.fields['to_version'];
-        if (o.fields['actor'] === WATCHER_ACTOR && typeof to === 'string' && production !== null && production === o.fields['from_version']) {
-          resume.push({ name: model.name, to, reason: String(o.fields['reason'] ?? 'automatic rollback'), fields: o.fields });
-        }
-      }
-    }
-    return resume;
-  }
-
   /** `deploy stop`: stops serving and archives the production version. */
   stop(args: { name: string; reason?: string; actor?: string }): Promise<StopResult> {
     assertModelName(args.name);
@@ -513,9 +479,9 @@ export class DeploymentManager {
     // Events that committed while their JSONL line could not be written (full disk, a crash
     // between commit and append) reach the logs now.
     this.registry.flushAllLogs();
-    const removedExports = this.removeUnregisteredExports();
+    const removedExports = removeUnfinishedExports(this.workspace, this.registry);
     if (removedExports.length > 0) log(`removed ${removedExports.length} partial export folder(s) of deploys that never committed: ${removedExports.join(', ')}`);
-    const resume = this.reconcileRollbacks(log);
+    const resume = reconcileRollbacks(this.registry, log);
     const models = this.registry.listModels();
     const productions = models
       .map((m) => (m.production ? this.registry.getVersion(m.name, m.production) : null))
@@ -627,47 +593,6 @@ export class DeploymentManager {
   /** The live stable endpoint of a deployment, or null. */
   endpointOf(name: string): StableEndpoint | null {
     return this.live.get(name)?.endpoint ?? null;
-  }
-
-  /**
-   * Export folders of deploys killed before they committed (kill -9 of the agent mid-export):
-   * each deploy marks its folder while in flight; a marked folder whose version the registry
-   * does not know is removed. Unmarked folders are never touched (after a lost registry they
-   * are what `registry recover` rebuilds from). Only called at start, before any deploy runs.
-   */
-  private removeUnregisteredExports(): string[] {
-    const removed: string[] = [];
-    const root = this.workspace.exportsDir;
-    let names: string[];
-    try {
-      names = fs.readdirSync(root);
-    } catch {
-      return removed;
-    }
-    for (const name of names) {
-      const modelDir = path.join(root, name);
-      let entries: string[];
-      try {
-        entries = fs.readdirSync(modelDir);
-      } catch {
-        continue;
-      }
-      for (const entry of entries) {
-        const m = IN_FLIGHT_MARKER.exec(entry);
-        if (!m?.[1]) continue;
-        const version = m[1];
-        const known = this.registry.getVersion(name, version);
-        // Registered but never promoted (killed between the two commits): not a deploy that happened.
-        if (known?.stage === 'dev') this.registry.deleteVersion(name, version);
-        if (known === null || known.stage === 'dev') {
-          fs.rmSync(path.join(modelDir, version), { recursive: true, force: true });
-          removed.push(`${name}/${version}`);
-        }
-        fs.rmSync(path.join(modelDir, entry), { force: true });
-      }
-      removeIfEmpty(modelDir);
-    }
-    return removed;
   }
 
   /**
