@@ -40,6 +40,14 @@ describe('import panel', () => {
     expect(screen.queryByRole('button', { name: 'Deploy' })).toBeNull();
   });
 
+  it('names the file the user chose, not its uploaded copy, in a refusal', async () => {
+    const cp = new FakeControlPlane();
+    cp.inspectResult = new ClientError({ code: 'E_INPUT', message: '/tmp/uploads/My DCGAN.pt is neither a PyTorch checkpoint nor an ONNX model' });
+    renderWith(cp, <ImportPanel />);
+    await browse(checkpoint());
+    expect(screen.getByRole('alert').textContent).toBe('Refused: My DCGAN.pt is neither a PyTorch checkpoint nor an ONNX model (E_INPUT)');
+  });
+
   it('asks for an image size where the weights cannot tell it', async () => {
     const cp = new FakeControlPlane();
     cp.inspectResult = { type: 'ddpm', format: 'pytorch', hyper_parameters: {}, n_params: 1000, warnings: [] };

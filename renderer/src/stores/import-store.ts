@@ -100,8 +100,9 @@ export function createImportStore(client: RendererClient): ImportStore {
         const inspection = toInspectionView(await client.invoke('deploy.inspect', { model: path }));
         set({ phase: 'ready', inspection });
       } catch (err) {
-        // The control plane refuses files it cannot read safely; its message says why.
-        set({ phase: 'refused', error: describeError(err) });
+        // The control plane refuses files it cannot read safely; its message says why. It names
+        // the uploaded copy, which the user never saw: show the file they chose instead.
+        set({ phase: 'refused', error: describeError(err).split(path).join(file.name) });
       }
     },
 
