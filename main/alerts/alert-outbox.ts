@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { EventName, FramewormEvent } from '../events/event-types.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject } from '../common/json.js';
 import { openRegistryDatabase } from '../registry/schema.js';
 
 export type OutboxState = 'pending' | 'sent' | 'failed' | 'skipped';

@@ -13,7 +13,7 @@
  */
 import type { AlertChannel } from '../config/deploy-config.js';
 import type { EventName, EventOf, FramewormEvent } from '../events/event-types.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject } from '../common/json.js';
 import type { Registry } from '../registry/registry.js';
 import { AlertOutbox, type OutboxItem } from './alert-outbox.js';
 import { DEFAULT_ALERT_RULES, type AlertContent, type AlertContext, type AlertRule, type AlertThresholds } from './alert-rules.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { VersionView } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import { isModelType, type ModelType } from '../common/types.js';
-import type { ExportManifest } from '../export/manifest.js';
+import type { ExportManifest } from '../common/export-manifest.js';
 import type { InspectionReport } from '../inspect/inspect.js';
 import type { VersionRecord } from '../registry/registry.js';
 

@@ -24,7 +24,7 @@ import { ContainerBackend, type BackendLoss } from '../docker/container-backend.
 import { DockerClient, dockerSocketPath, type BuildProgress } from '../docker/docker-client.js';
 import { imageRef, imageRepository } from '../docker/image-names.js';
 import { generateServer } from '../generate/server-generator.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject } from '../common/json.js';
 import type { Backend } from '../serving/backend.js';
 import type { Workspace } from '../workspace/workspace.js';
 import { removeIfEmpty } from './deploy-support.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import { assertModelName } from '../workspace/workspace.js';
-import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../common/json.js';
 
 /** One parsed line of a model's log. */
 export type EventLine = {

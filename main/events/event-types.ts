@@ -5,7 +5,7 @@
  * these same shapes. Names and fields that DESIGN §7 fixes (`rollback` with `ts`, `event`,
  * `model`, `from_version`, `to_version`, `reason`, `p95_ms`, `error_rate`, `success`) are kept.
  */
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../common/json.js';
 
 /** Fields of each event, by name. `null` means "not known / not applicable", never missing. */
 export interface EventFieldMap {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { FramewormError, type ErrorCode } from '../common/errors.js';
 import { lineSplitter } from '../common/line-splitter.js';
 import type { ModelType } from '../common/types.js';
-import type { ExportManifest } from './manifest.js';
+import type { ExportManifest } from '../common/export-manifest.js';
 import { templatesDir, type PythonInfo } from './python-finder.js';
 
 export interface ExportOptions {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { InspectionReport } from '../inspect/inspect.js';
-import { sha256File, writeManifest, type ExportManifest } from './manifest.js';
+import { sha256File, writeManifest, type ExportManifest } from '../common/export-manifest.js';
 
 /**
  * Places a ready ONNX model into an export folder with its manifest.

@@ -5,7 +5,7 @@ import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { InspectionReport } from '../inspect/inspect.js';
 import { exportCheckpoint, removeCreatedDirs } from './checkpoint-exporter.js';
-import { sha256File, writeManifest, type ExportManifest } from './manifest.js';
+import { sha256File, writeManifest, type ExportManifest } from '../common/export-manifest.js';
 import { QUANTIZED_FILE, quantizationRefusal, quantizeExport, type QuantizationReport } from './quantize.js';
 import { checkOnnxParity, PARITY_TOLERANCE } from './onnx-parity.js';
 import { importOnnxModel } from './onnx-import.js';

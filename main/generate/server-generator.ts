@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
-import { MANIFEST_FILE, type ExportManifest } from '../export/manifest.js';
+import { MANIFEST_FILE, type ExportManifest } from '../common/export-manifest.js';
 import { templatesDir } from '../export/python-finder.js';
 import { CONTAINER_PIDS_LIMIT } from '../docker/hardening.js';
 import { composeProjectName, imageRef } from '../docker/image-names.js';

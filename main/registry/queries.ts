@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { FramewormError } from '../common/errors.js';
 import type { Stage } from '../common/types.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject } from '../common/json.js';
 import type { EventRow, ModelRow, TransitionRow, VersionRow } from './records.js';
 
 const VERSION_SELECT = `

@@ -5,7 +5,7 @@
  */
 import { FramewormError } from '../common/errors.js';
 import { isModelType, isStage, isTarget, type ModelType, type Stage, type Target } from '../common/types.js';
-import { isJsonObject, parseJsonObject, type JsonObject } from '../events/json.js';
+import { isJsonObject, parseJsonObject, type JsonObject } from '../common/json.js';
 
 /** Export artifacts by kind (e.g. `onnx`, `torchscript`, `manifest`) → file path. */
 export type Artifacts = { readonly [kind: string]: string };

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import { isModelType, isStage, isTarget, type Stage } from '../common/types.js';
 import { EventLog, type EventLine } from '../events/event-log.js';
-import { isJsonObject, type JsonObject, type JsonValue } from '../events/json.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../common/json.js';
 import * as q from './queries.js';
 import { normalizeArtifacts, normalizeLineage } from './records.js';
 import { openRegistryDatabase } from './schema.js';

@@ -14,7 +14,7 @@ import { isModelType, isStage, isTarget, type Stage, type Target } from '../comm
 import { EventLog, type EventLine } from '../events/event-log.js';
 import { EventStream } from '../events/event-stream.js';
 import type { FramewormEvent } from '../events/event-types.js';
-import type { JsonObject, JsonValue } from '../events/json.js';
+import type { JsonObject, JsonValue } from '../common/json.js';
 import { assertModelName, assertVersionName, type Workspace } from '../workspace/workspace.js';
 import * as q from './queries.js';
 import {

@@ -17,7 +17,7 @@
  */
 import type { DeployConfig } from '../config/deploy-config.js';
 import type { EventOf } from '../events/event-types.js';
-import type { JsonObject } from '../events/json.js';
+import type { JsonObject } from '../common/json.js';
 import type { IntervalMeasurement } from '../metrics/interval-sample.js';
 import type { Registry } from '../registry/registry.js';
 import { describeRule, judgeInterval, type CheckFindings, type Verdict } from './check.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { exportCheckpoint } from '../../main/export/checkpoint-exporter.js';
-import { readManifest } from '../../main/export/manifest.js';
+import { readManifest } from '../../main/common/export-manifest.js';
 import { findPython } from '../../main/export/python-finder.js';
 import { sampleDdpm, type DdpmSchedule } from '../../main/sampling/diffusion-sampler.js';
 import { normals } from '../../main/sampling/noise.js';

@@ -9,7 +9,7 @@ import type { ContainerStateView, DeployStartArgs } from '../../../preload/contr
 import { FramewormError } from '../../common/errors.js';
 import type { ModelType } from '../../common/types.js';
 import type { DeployConfig } from '../../config/deploy-config.js';
-import { readManifest } from '../../export/manifest.js';
+import { readManifest } from '../../common/export-manifest.js';
 import type { VersionRecord } from '../../registry/registry.js';
 import type { Backend } from '../../serving/backend.js';
 import { EmbeddedBackend } from '../../serving/embedded-backend.js';

@@ -13,7 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import type { DeployConfig } from '../../config/deploy-config.js';
 import { workerEntry } from '../../common/worker-entry.js';
-import type { JsonObject } from '../../events/json.js';
+import type { JsonObject } from '../../common/json.js';
 import type { Registry } from '../../registry/registry.js';
 import { RawJson } from '../../serving/http-io.js';
 import { readProfile, referenceGroups } from '../profile/shift-profile.js';

@@ -12,7 +12,7 @@ import { AlertRouter, type AlertSettings } from '../../../main/alerts/alert-rout
 import type { SendAttempt } from '../../../main/alerts/slack-dispatcher.js';
 import type { TrayNotification } from '../../../main/alerts/tray-notifier.js';
 import { EventLog } from '../../../main/events/event-log.js';
-import type { JsonObject } from '../../../main/events/json.js';
+import type { JsonObject } from '../../../main/common/json.js';
 import { Registry, type EventRecord } from '../../../main/registry/registry.js';
 import { ManualScheduler } from './manual-scheduler.js';
 import { closedPortUrl, SlackReceiver } from './slack-receiver.js';

@@ -18,7 +18,7 @@ import type { ModelType } from '../../../main/common/types.js';
 import { ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
 import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client.js';
 import { exportCheckpoint } from '../../../main/export/checkpoint-exporter.js';
-import type { ExportManifest } from '../../../main/export/manifest.js';
+import type { ExportManifest } from '../../../main/common/export-manifest.js';
 import { findPython } from '../../../main/export/python-finder.js';
 import { generateServer } from '../../../main/generate/server-generator.js';
 import { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';

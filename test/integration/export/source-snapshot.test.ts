@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../../preload/contract.js';
 import { CHECKPOINT_SNAPSHOT, prepareArtifacts } from '../../../main/export/prepare-artifacts.js';
-import { sha256File } from '../../../main/export/manifest.js';
+import { sha256File } from '../../../main/common/export-manifest.js';
 import { inspectModelFile } from '../../../main/inspect/inspect.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
 

@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { ModelType } from '../../../main/common/types.js';
 import { exportCheckpoint } from '../../../main/export/checkpoint-exporter.js';
-import type { ExportManifest } from '../../../main/export/manifest.js';
+import type { ExportManifest } from '../../../main/common/export-manifest.js';
 import type { PythonInfo } from '../../../main/export/python-finder.js';
 import { generateServer, type DockerFilesOptions, type GeneratedServer } from '../../../main/generate/server-generator.js';
 import { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';

@@ -12,7 +12,7 @@ import type { TrayNotification } from '../../../main/alerts/tray-notifier.js';
 import { decodeAction } from '../../../main/desktop/desktop-actions.js';
 import { NotificationFeed, notificationFromTask, type DesktopNotification } from '../../../main/desktop/notifications.js';
 import type { TaskView } from '../../../preload/contract.js';
-import type { JsonObject } from '../../../main/events/json.js';
+import type { JsonObject } from '../../../main/common/json.js';
 import { disposeWorkspace, makeWorkspace } from '../../integration/cli/cli-harness.js';
 
 const ws = makeWorkspace(38680, '  monitor_interval_s: 3600\n  alert_on: [tray]\n');
