@@ -103,7 +103,7 @@ export function MetricsCharts({ name, threshold, width, now: fixedNow }: Metrics
       >
         <figcaption>Latency (ms)</figcaption>
         <Chart data={data} markers={markers} width={width} height={220} yLabel="ms">
-          {threshold !== null ? <ReferenceLine y={threshold} stroke="var(--bad)" strokeDasharray="6 3" label={{ value: `threshold ${formatMs(threshold)}`, position: 'insideTopRight', fill: 'var(--bad)', fontSize: 11 }} /> : null}
+          {threshold !== null ? <ReferenceLine y={threshold} ifOverflow="extendDomain" stroke="var(--bad)" strokeDasharray="6 3" label={{ value: `threshold ${formatMs(threshold)}`, position: 'insideTopRight', fill: 'var(--bad)', fontSize: 11 }} /> : null}
           <Line type="linear" dataKey="p50" name="p50" stroke="var(--series-1)" dot={false} connectNulls={false} isAnimationActive={false} />
           <Line type="linear" dataKey="p95" name="p95" stroke="var(--series-2)" dot={false} connectNulls={false} isAnimationActive={false} strokeWidth={2} />
           <Line type="linear" dataKey="p99" name="p99" stroke="var(--series-3)" dot={false} connectNulls={false} isAnimationActive={false} />
