@@ -3,7 +3,7 @@ import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
 import type { AgentInfo, EventView, RestoreFailure, WatcherView, ShiftStatusView, ShiftSamplesView, DriftCheckView } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
-import { AlertRouter } from '../alerts/index.js';
+import { AlertRouter, type TrayNotifier } from '../alerts/index.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
 import { inspectModelFile } from '../inspect/inspect.js';
 import { followEvents, listEventViews, liveEventView } from '../registry/event-feed.js';
@@ -55,9 +55,10 @@ export class ControlPlane {
     readonly configWarnings: readonly string[],
     readonly registry: Registry,
     readonly deployments: DeploymentManager,
+    tray: TrayNotifier | undefined,
   ) {
     this.config = config;
-    this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`) });
+    this.alerts = new AlertRouter({ registry, settings: () => this.config, log: (line) => process.stdout.write(`${line}\n`), ...(tray ? { tray } : {}) });
     const d = deployments;
     this.probes = new ProbeSender({ resolve: (name) => d.probeTarget(name) });
     this.drift = new DriftMonitor({
@@ -158,13 +159,17 @@ export class ControlPlane {
     this.stopConfigWatch = () => fs.unwatchFile(file, onChange);
   }
 
-  /** Opens the workspace (config validated first, so a bad config fails before anything starts). */
-  static open(root: string): ControlPlane {
+  /**
+   * Opens the workspace (config validated first, so a bad config fails before anything starts).
+   * `options.tray`: the desktop shell's notifier, passed in so that alerts routed during the
+   * restore (a rollback committed just before a crash) already reach its listener.
+   */
+  static open(root: string, options: { readonly tray?: TrayNotifier } = {}): ControlPlane {
     const { config, warnings } = loadDeployConfig(root);
     const workspace = Workspace.open(root, config);
     workspace.ensureDirs();
     const registry = Registry.open(workspace);
-    return new ControlPlane(workspace, config, warnings, registry, new DeploymentManager(workspace, config, registry));
+    return new ControlPlane(workspace, config, warnings, registry, new DeploymentManager(workspace, config, registry), options.tray);
   }
 
   /**

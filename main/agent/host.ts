@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
+import type { TrayNotifier } from '../alerts/index.js';
 import { acquireControlLock, controlDirOf, processAlive, removeAgentRecord, writeAgentRecord } from './agent-files.js';
 import { findAgent, startAgent } from './agent-launcher.js';
 import { ControlPlane } from './control-plane.js';
@@ -25,6 +26,8 @@ export interface HostOptions {
   readonly onShutdownRequest: () => void;
   /** A string of this process's command line that tells it apart from a reused pid (see AgentRecord.entry). */
   readonly entry: string;
+  /** The tray channel's notifier (the desktop shell subscribes before hosting, so no alert is missed). */
+  readonly tray?: TrayNotifier;
 }
 
 /** A hosted control plane: its parts, and the one way to take it down. */
@@ -67,7 +70,7 @@ export async function hostControlPlane(options: HostOptions): Promise<ControlPla
     return disposing;
   };
   try {
-    plane = ControlPlane.open(root);
+    plane = ControlPlane.open(root, options.tray ? { tray: options.tray } : {});
     const dispatch = plane.dispatcher(options.onShutdownRequest);
     const token = randomBytes(24).toString('hex');
     server = new RpcServer(dispatch, token);

@@ -16,6 +16,7 @@ import { endHosting, takeOverControlPlane, type ControlPlaneHost, type QuitMode 
 import { assertNever, toFramewormError } from '../common/errors.js';
 import { decodeAction, type DesktopAction } from '../desktop/desktop-actions.js';
 import { NotificationFeed, type DesktopNotification } from '../desktop/notifications.js';
+import { TrayNotifier } from '../alerts/index.js';
 import { rollbackPrompt, TRAY_ICON_FILES, type TrayHealth, type TrayModel } from '../desktop/tray-model.js';
 import { readTrayInputs, TrayUpdater } from '../desktop/tray-source.js';
 import { rememberedWorkspaceFile, rememberWorkspace, startWorkspace } from '../desktop/workspace-choice.js';
@@ -47,6 +48,11 @@ class DesktopShell {
   /** Undoes what was attached to the current host (subscriptions, tray updates). */
   private detachHost: () => void = () => {};
   private readonly notifications = new NotificationFeed({ show: (n) => this.notify(n) });
+  /**
+   * The tray alert channel of every workspace this app hosts: subscribed once, before hosting,
+   * so alerts routed during a workspace's restore are shown too.
+   */
+  private readonly trayAlerts = new TrayNotifier();
 
   async start(): Promise<void> {
     hardenSession(app, session.defaultSession, APP_PAGE);
@@ -56,6 +62,7 @@ class DesktopShell {
     this.tray.setToolTip('Frameworm Deploy');
     this.tray.on('click', () => this.act({ type: 'open' }));
     this.setAppMenu();
+    this.trayAlerts.subscribe((n) => this.notifications.fromAlert(n));
     app.on('second-instance', () => this.act({ type: 'open' }));
     app.on('activate', () => this.act({ type: 'open' }));
     app.on('before-quit', (event) => this.beforeQuit(event));
@@ -128,6 +135,7 @@ class DesktopShell {
         // `frameworm agent stop` against the app stops everything, as it does with the agent.
         onShutdownRequest: () => this.act({ type: 'quit', mode: 'stop_everything' }),
         entry: process.execPath,
+        tray: this.trayAlerts,
       });
     } catch (err) {
       dialog.showErrorBox('Cannot open the workspace', `${workspace}: ${toFramewormError(err).message}`);
@@ -148,12 +156,10 @@ class DesktopShell {
       if (m.channel === 'task') this.notifications.fromTask(m.payload as TaskView);
       if (m.channel === 'deployment.changed' || m.channel === 'watcher.state') void updater.refresh();
     });
-    const stopAlerts = host.plane.alerts.tray.subscribe((n) => this.notifications.fromAlert(n));
     const poll = setInterval(() => void updater.refresh(), TRAY_POLL_MS);
     void updater.refresh();
     this.detachHost = () => {
       clearInterval(poll);
-      stopAlerts();
       stopPushes();
       updater.dispose();
     };

@@ -8,9 +8,12 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildMlp } from '../../../scripts/lib/onnx-builder.js';
 import { endHosting, hostControlPlane, takeOverControlPlane, type ControlPlaneHost } from '../../../main/agent/host.js';
-import { cliJson, disposeWorkspace, makeWorkspace } from '../cli/cli-harness.js';
+import { TrayNotifier, type TrayNotification } from '../../../main/alerts/index.js';
+import { Registry } from '../../../main/registry/registry.js';
+import { Workspace } from '../../../main/workspace/workspace.js';
+import { cliJson, disposeWorkspace, makeWorkspace, runCli } from '../cli/cli-harness.js';
 
-const ws = makeWorkspace(47420);
+const ws = makeWorkspace(47420, '  alert_on: [log, tray]\n');
 const model = path.join(ws, 'mlp.onnx');
 fs.writeFileSync(model, buildMlp([4, 8, 3], 3));
 // What this process's command line holds (vitest's worker script), as Electron passes its executable.
@@ -48,5 +51,22 @@ describe('hosting the control plane in another process (the desktop app)', () =>
     expect(after.running).toBe(true);
     expect(after.pid).not.toBe(process.pid);
     expect(await cliJson<{ serving: boolean }>(ws, ['deploy', 'status', '--name', 'mlp'])).toMatchObject({ serving: true });
+  }, 120_000);
+
+  it('delivers an alert routed during the restore to the tray notifier the shell passed in', async () => {
+    expect((await runCli(ws, ['agent', 'stop'])).code).toBe(0);
+    // A rollback committed while no control plane ran (e.g. just before a crash): the restore
+    // routes it, before hostControlPlane returns and so before the shell could subscribe afterwards.
+    const registry = Registry.open(Workspace.open(ws));
+    registry.recordEvent('mlp', 'rollback', { from_version: 'v2', to_version: 'v1', reason: 'p95 breach', success: true, actor: 'watcher' });
+    registry.close();
+    const tray = new TrayNotifier();
+    const shown: TrayNotification[] = [];
+    tray.subscribe((n) => shown.push(n));
+    host = await hostControlPlane({ workspace: ws, log: () => {}, onShutdownRequest: () => {}, entry, tray });
+    expect(shown.map((n) => n.title)).toEqual(['rolled back mlp v2 → v1']);
+    expect(shown[0]).toMatchObject({ model: 'mlp', about_event: 'rollback' });
+    await endHosting(host, 'stop_everything');
+    host = null;
   }, 120_000);
 });
