@@ -29,6 +29,8 @@ export interface DeployStartArgs {
   readonly dataset?: string;
   /** A dataset checksum computed elsewhere (`--dataset-checksum`, 64 hex digits). */
   readonly datasetChecksum?: string;
+  /** Replicas on the swarm target (`--replicas`; default deploy.swarm_replicas). */
+  readonly replicas?: number;
   readonly actor?: string;
 }
 
@@ -74,6 +76,24 @@ export interface MetricsView {
   readonly window_requests: number;
   readonly window_s: number;
   readonly version: string | null;
+  /** Dynamic / continuous batching of the version serving (embedded target); null when it does not batch. */
+  readonly batching?: BatchingView | null;
+}
+
+/** Batching state and counters of a serving version (see main/serving/batching/batch-stats.ts). */
+export interface BatchingView {
+  readonly enabled: boolean;
+  readonly mode: 'dynamic' | 'continuous';
+  readonly max_rows: number;
+  readonly max_delay_ms: number;
+  readonly calls: number;
+  readonly rows: number;
+  readonly requests: number;
+  readonly queued: number;
+  readonly running_calls: number;
+  readonly overload_rejections: number;
+  readonly batch_rows: { readonly buckets: readonly { readonly le: number; readonly count: number }[]; readonly sum: number; readonly count: number };
+  readonly queue_delay_ms: { readonly buckets: readonly { readonly le: number; readonly count: number }[]; readonly sum: number; readonly count: number };
 }
 
 export interface DeploymentStatus {
@@ -87,6 +107,8 @@ export interface DeploymentStatus {
   readonly metrics: MetricsView | null;
   /** The docker target's container (state and health from the daemon); null on other targets. */
   readonly container: ContainerStateView | null;
+  /** The swarm target's service: replicas, tasks with their health, the update state (absent on other targets). */
+  readonly swarm?: SwarmStateView | null;
   /** The rollback watcher's view of this deployment (absent where no watcher runs). */
   readonly watcher?: WatcherView | null;
   /** The fault drill running on the production version, or null. */
@@ -217,6 +239,52 @@ export interface ContainerStateView {
   readonly error?: string;
 }
 
+/** One task of a swarm service, as `deploy status` shows it. */
+export interface SwarmTaskView {
+  readonly id: string;
+  readonly slot: number;
+  /** Swarm's task state (new, starting, running, failed, shutdown, …) and the state it is driven to. */
+  readonly state: string;
+  readonly desired_state: string;
+  /** The container's health: starting, healthy, unhealthy, none, or unknown (no container yet). */
+  readonly health: string;
+  readonly version: string | null;
+  /** Host port the task's server listens on (one per slot). */
+  readonly port: number;
+  readonly container_id: string | null;
+  readonly error: string | null;
+}
+
+/** A swarm target's service, as `deploy status` shows it. */
+export interface SwarmStateView {
+  readonly service: string;
+  readonly service_id: string;
+  readonly image_id: string;
+  readonly version: string | null;
+  readonly replicas: number;
+  readonly running: number;
+  /** Swarm's UpdateStatus (updating, completed, paused, rollback_started, rollback_completed, …), null before any update. */
+  readonly update: { readonly state: string; readonly message: string; readonly started_at: string | null; readonly completed_at: string | null } | null;
+  readonly update_order: string;
+  readonly tasks: readonly SwarmTaskView[];
+  readonly error?: string;
+}
+
+/** `deploy scale`: the replicas of the production version on the swarm target. */
+export interface ScaleArgs {
+  readonly name: string;
+  readonly replicas: number;
+  readonly actor?: string;
+}
+
+export interface ScaleResult extends CommittedWarnings {
+  readonly name: string;
+  readonly version: string;
+  readonly from_replicas: number;
+  readonly replicas: number;
+  readonly running: number;
+}
+
 export interface DeploymentSummary {
   readonly name: string;
   readonly production: string | null;
@@ -285,6 +353,100 @@ export interface AgentInfo {
   readonly restore_failures?: readonly RestoreFailure[];
 }
 
+/** `deploy.schema`: the try-it form of the deployment's production version, from its export manifest. */
+export interface TryFieldView {
+  /** The request key (`seed`, `batch_size`, `num_steps`, `class_labels`, `guidance_scale`, `x`). */
+  readonly key: string;
+  readonly kind: 'integer' | 'number' | 'class' | 'image';
+  readonly label: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly step?: number;
+  readonly default?: number | null;
+  /** `class`: how many classes the model knows (labels 0 … count-1; null = unconditional). */
+  readonly classes?: number;
+  /** `image`: the tensor the picture becomes, [C, H, W] (H, W null when any multiple of `multiple_of` fits), and its pixel range. */
+  readonly channels?: number;
+  readonly height?: number | null;
+  readonly width?: number | null;
+  readonly multiple_of?: number;
+  readonly range?: '[0,1]' | '[-1,1]';
+}
+
+export interface TryFormView {
+  readonly name: string;
+  readonly version: string;
+  readonly type: ModelTypeName;
+  /** The stable endpoint's /predict URL (what the curl command posts to). */
+  readonly url: string;
+  readonly fields: readonly TryFieldView[];
+  /** Response keys that come back as base64 PNGs when `output_format` is "png". */
+  readonly image_outputs: readonly string[];
+  /** Why the form cannot be built (a generic model: no pictures to show), else null. */
+  readonly unsupported: string | null;
+}
+
+export interface TryArgs {
+  readonly name: string;
+  /** The JSON body posted to the endpoint's /predict. */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** The endpoint's 2xx answer to a try-it request (a 4xx or 5xx is an error of the channel). */
+export interface TryResult {
+  readonly name: string;
+  readonly status: number;
+  readonly latency_ms: number;
+  readonly output: Readonly<Record<string, unknown>>;
+}
+
+/** The settings the GUI edits (a subset of configs/deploy_config.yaml). */
+export interface EditableSettings {
+  readonly latency_threshold_ms: number;
+  readonly error_rate_threshold: number;
+  readonly rollback_checks: number;
+  readonly monitor_interval_s: number;
+  readonly min_requests_per_check: number;
+  readonly cooldown_s: number;
+  readonly alert_on: readonly ('slack' | 'log' | 'tray')[];
+}
+
+/** `config.get`: the editable settings in force; the Slack URL itself is never sent, only whether one is set. */
+export interface SettingsView {
+  readonly settings: EditableSettings;
+  readonly slack_webhook_set: boolean;
+  /** Where the URL comes from: the config file, the FRAMEWORM_SLACK_WEBHOOK variable, or nowhere. */
+  readonly slack_webhook_source: 'config' | 'env' | null;
+  /** The workspace-relative file the settings are written to. */
+  readonly file: string;
+}
+
+export interface SettingsChange {
+  readonly settings?: Partial<EditableSettings>;
+  /** A new webhook URL; null removes it from the config file; absent leaves it as it is. */
+  readonly slack_webhook_url?: string | null;
+}
+
+export interface AlertTestResult {
+  readonly sent: true;
+  readonly channel: 'slack';
+  readonly ms: number;
+}
+
+/** `docker.status`: whether the Docker engine answers. */
+export interface DockerEngineView {
+  readonly reachable: boolean;
+  readonly socket: string;
+  readonly version: string | null;
+  readonly error: string | null;
+}
+
+export interface ContainerLogsView {
+  readonly name: string;
+  readonly container: string;
+  readonly lines: readonly string[];
+}
+
 /** Request channels: name → [argument, result]. */
 export interface RequestChannels {
   'agent.info': [Record<string, never>, AgentInfo];
@@ -297,6 +459,7 @@ export interface RequestChannels {
   'deploy.stop': [{ readonly name: string; readonly reason?: string }, StopResult];
   'deploy.inspect': [{ readonly model: string }, Readonly<Record<string, unknown>>];
   'deploy.drill': [DrillArgs, DrillResult];
+  'deploy.scale': [ScaleArgs, ScaleResult];
   'events.list': [EventsListArgs, readonly EventView[]];
   /** The deployment's live drift state: reference, window fill, last check. */
   'shift.status': [{ readonly name: string }, ShiftStatusView];
@@ -315,6 +478,20 @@ export interface RequestChannels {
   'task.cancel': [{ readonly task_id: string }, TaskView];
   /** Running tasks and the most recent finished ones, oldest first. */
   'task.list': [Record<string, never>, readonly TaskView[]];
+  /** The try-it form of a serving deployment (fields, ranges, classes), from its export. */
+  'deploy.schema': [{ readonly name: string }, TryFormView];
+  /** Posts a body to the deployment's stable endpoint from the main side (the page cannot: another origin). */
+  'deploy.try': [TryArgs, TryResult];
+  /** The last lines of the docker target's container log. */
+  'deploy.logs': [{ readonly name: string; readonly tail?: number }, ContainerLogsView];
+  /** The editable settings; the Slack URL is write-only. */
+  'config.get': [Record<string, never>, SettingsView];
+  /** Validates the change with the config schema, writes configs/deploy_config.yaml and reloads it. */
+  'config.set': [SettingsChange, SettingsView];
+  /** Sends one Slack test message now (not through the outbox); errors say what Slack answered. */
+  'alerts.test': [Record<string, never>, AlertTestResult];
+  /** Whether the Docker engine answers. */
+  'docker.status': [Record<string, never>, DockerEngineView];
 }
 
 export type RequestChannel = keyof RequestChannels;
@@ -460,6 +637,7 @@ export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'deploy.stop',
   'deploy.inspect',
   'deploy.drill',
+  'deploy.scale',
   'events.list',
   'events.follow',
   'shift.status',
@@ -468,6 +646,13 @@ export const REQUEST_CHANNELS: readonly RequestChannel[] = [
   'metrics.history',
   'task.cancel',
   'task.list',
+  'deploy.schema',
+  'deploy.try',
+  'deploy.logs',
+  'config.get',
+  'config.set',
+  'alerts.test',
+  'docker.status',
 ];
 
 /** Every push channel, listed once (the preload and the web client subscribe by these names). */

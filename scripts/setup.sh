@@ -34,6 +34,8 @@ if [ "${1:-}" = "--test" ]; then
   # Docker target tests: Debian's engine, and debootstrap for the offline base image.
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  # Swarm target tests validate the generated stack.yml with `docker-compose config -q`.
+  command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   # The GUI's end-to-end test and benchmark drive Debian's Chromium through playwright-core
   # (never `npx playwright install`: it downloads from the internet); DejaVu keeps screenshots stable.
   [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../common/paths.js';
-import type { AgentInfo, EventView, RestoreFailure, WatcherView, ShiftStatusView, ShiftSamplesView, DriftCheckView } from '../../preload/contract.js';
+import type { AgentInfo, ModelTypeName, TryFormView, EventView, RestoreFailure, WatcherView, ShiftStatusView, ShiftSamplesView, DriftCheckView } from '../../preload/contract.js';
 import { loadDeployConfig, type DeployConfig } from '../config/deploy-config.js';
 import { AlertRouter, type TrayNotifier } from '../alerts/index.js';
 import { DeploymentManager } from '../deploy/deployment-manager.js';
@@ -12,7 +12,12 @@ import { RollbackWatcher, WATCHER_ACTOR } from '../watch/rollback-watcher.js';
 import { ProbeSender } from '../serving/probe-requests.js';
 import { DriftMonitor } from '../drift/live/drift-monitor.js';
 import { Workspace } from '../workspace/workspace.js';
-import { toFramewormError } from '../common/errors.js';
+import { FramewormError, toFramewormError } from '../common/errors.js';
+import { readManifest } from '../common/export-manifest.js';
+import { editDeployConfigFile } from '../config/config-edit.js';
+import { dockerSocketPath } from '../docker/docker-client.js';
+import { containerLogTail, engineStatus } from '../docker/engine-status.js';
+import { buildTryForm, configChanges, postTry, settingsView } from './gui-channels.js';
 import { MetricsSampler, type MetricsReading } from '../metrics/metrics-sampler.js';
 import { createDispatcher, type Dispatcher, type HandlerTable } from './dispatch.js';
 import { PushHub } from './push-hub.js';
@@ -90,10 +95,12 @@ export class ControlPlane {
       onSample: (sample) => this.pushes.publish('metrics.sample', sample),
     });
     // Every committed event changes what a client shows of its deployment: the event itself,
-    // the deployment's summary and, for checks and rollbacks, the watcher's card.
+    // the deployment's summary and, for checks and rollbacks, the watcher's card. A watcher
+    // check (1 Hz per deployment) changes only the watcher's card, which watcher.state carries:
+    // no deployment.changed for it, or every client would refetch every status once a second.
     this.stopEventPush = registry.events.subscribe((e) => {
       this.pushes.publish('event', liveEventView(e));
-      this.pushes.publish('deployment.changed', { name: e.model });
+      if (e.event !== 'check') this.pushes.publish('deployment.changed', { name: e.model });
       this.pushes.publish('watcher.state', { name: e.model, watcher: this.watcherView(e.model) });
     });
   }
@@ -236,6 +243,7 @@ export class ControlPlane {
       'deploy.rollback': (args, ctx) => d.rollback(args, ctx.progress, ctx.signal),
       'deploy.stop': (args) => d.stop(args),
       'deploy.drill': (args) => d.drill(args),
+      'deploy.scale': (args, ctx) => d.scale(args, ctx.progress),
       'events.list': async ({ name, limit }) => listEventViews(this.registry, name, limit ?? 100),
       'events.follow': async ({ name, after_id }, ctx) => {
         await followEvents(this.registry, name, after_id, (e) => ctx.push('event', e), ctx.signal);
@@ -262,7 +270,58 @@ export class ControlPlane {
         const report = await inspectModelFile(path.resolve(this.workspace.root, model));
         return report as unknown as Record<string, unknown>;
       },
+      'deploy.schema': async ({ name }) => this.tryForm(name),
+      'deploy.try': async ({ name, body }, ctx) => {
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FramewormError('E_USAGE', 'deploy.try: body must be a JSON object (the /predict request)');
+        const form = await this.tryForm(name);
+        return postTry(name, form.url, body, ctx.signal);
+      },
+      'deploy.logs': async ({ name, tail }) => {
+        const status = await d.status(name);
+        if (!status.container) {
+          throw new FramewormError('E_CONFLICT', `${name} is not served by a container (target ${status.target ?? 'none'}${status.serving ? '' : ', not serving'}): container logs exist for the docker target only`);
+        }
+        const lines = Math.min(1000, Math.max(1, Math.trunc(Number(tail ?? 100)) || 100));
+        return { name, container: status.container.name, lines: await containerLogTail(dockerSocketPath(this.config.docker_socket), status.container.id, lines) };
+      },
+      'config.get': async () => settingsView(this.config),
+      'config.set': async (change) => {
+        editDeployConfigFile(this.workspace.root, configChanges(change));
+        // Applied now, not at the next poll: the answer shows the settings in force.
+        if (!this.reloadConfig()) throw new FramewormError('E_CONFIG', 'the edited configuration was written but not applied; see the agent log');
+        return settingsView(this.config);
+      },
+      'alerts.test': async () => {
+        const started = performance.now();
+        const r = await this.alerts.sendTest(`A test message from Frameworm Deploy (workspace ${path.basename(this.workspace.root)}): alerts reach this channel.`);
+        const ms = Math.round(performance.now() - started);
+        switch (r.kind) {
+          case 'sent':
+            return { sent: true, channel: 'slack', ms };
+          case 'rate_limited':
+            throw new FramewormError('E_RUNTIME', `Slack rate-limited the test message (HTTP 429); try again in ${Math.ceil(r.retryAfterMs / 1000)} s`);
+          case 'rejected':
+            throw new FramewormError('E_RUNTIME', `Slack refused the test message: ${r.error}`);
+          case 'retry':
+            throw new FramewormError('E_RUNTIME', `Slack did not take the test message: ${r.error}`);
+        }
+      },
+      'docker.status': async () => engineStatus(dockerSocketPath(this.config.docker_socket)),
     };
+  }
+
+  /** The try-it form of a serving deployment: its served version's export manifest and the endpoint's bounds. */
+  private async tryForm(name: string): Promise<TryFormView> {
+    const status = await this.deployments.status(name);
+    const record = status.serving_version ? this.registry.getVersion(name, status.serving_version) : null;
+    if (!record || !status.endpoint) throw new FramewormError('E_CONFLICT', `${name} is not serving: deploy or roll back a version to production first`);
+    let manifest;
+    try {
+      manifest = readManifest(this.workspace.exportDir(name, record.version));
+    } catch (err) {
+      throw new FramewormError('E_NOT_FOUND', `${name} ${record.version}: its export manifest cannot be read (${toFramewormError(err).message})`);
+    }
+    return buildTryForm({ name, version: record.version, type: record.type as ModelTypeName, url: `${status.endpoint.replace(/\/$/, '')}/predict`, manifest, maxBatchSize: this.config.max_batch_size });
   }
 
   /** The one dispatch over this plane's handlers and tasks, for whichever transport hosts it. */

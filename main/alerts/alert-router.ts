@@ -20,7 +20,8 @@ import { DEFAULT_ALERT_RULES, type AlertContent, type AlertContext, type AlertRu
 import { systemScheduler, type Scheduler } from './scheduler.js';
 import { SlackDispatcher, type DeliveryOutcome, type DeliveryPolicy, type SendAttempt } from './slack-dispatcher.js';
 import { slackMessage } from './slack-message.js';
-import { resolveWebhookUrl, SlackWebhookClient } from './slack-webhook.js';
+import { HOW_TO_SET_WEBHOOK, resolveWebhookUrl, SlackWebhookClient, type SlackSendResult } from './slack-webhook.js';
+import { FramewormError } from '../common/errors.js';
 import { TrayNotifier } from './tray-notifier.js';
 
 /** The config keys the router reads (a `DeployConfig` fits); read again for every batch, so reloads apply. */
@@ -60,6 +61,7 @@ export class AlertRouter {
   readonly tray: TrayNotifier;
   readonly outbox: AlertOutbox;
   private readonly dispatcher: SlackDispatcher;
+  private readonly client: SlackWebhookClient;
   private readonly scheduler: Scheduler;
   private readonly rules: readonly AlertRule[];
   private readonly ruleEvents: readonly EventName[];
@@ -79,9 +81,10 @@ export class AlertRouter {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.onError = options.onError ?? ((err) => process.emitWarning(`alert router: ${err instanceof Error ? err.message : String(err)}`));
     this.outbox = new AlertOutbox(options.registry.dbPath);
+    this.client = options.client ?? new SlackWebhookClient();
     this.dispatcher = new SlackDispatcher({
       outbox: this.outbox,
-      client: options.client ?? new SlackWebhookClient(),
+      client: this.client,
       scheduler: this.scheduler,
       webhookUrl: () => resolveWebhookUrl(this.options.settings().slack_webhook_url, this.options.env ?? process.env),
       onFinished: ({ row, outcome, error }) => {
@@ -140,6 +143,18 @@ export class AlertRouter {
     await this.settled();
     await this.dispatcher.dispose();
     this.outbox.close();
+  }
+
+  /**
+   * Posts one test message straight to the webhook, not through the outbox (it is about no
+   * event, and the caller wants Slack's answer now: the GUI's "send test"). E_CONFIG when no
+   * URL is set or it is refused (plain http off the loopback); never echoes the URL.
+   */
+  async sendTest(summary: string): Promise<SlackSendResult> {
+    const url = resolveWebhookUrl(this.options.settings().slack_webhook_url, this.options.env ?? process.env);
+    if (url === null) throw new FramewormError('E_CONFIG', `no Slack webhook URL is set: ${HOW_TO_SET_WEBHOOK}`);
+    const message = slackMessage({ title: 'Frameworm Deploy: test message', summary, severity: 'info', fields: [] });
+    return this.client.send(url, message, this.scheduler.now());
   }
 
   /** Runs a routing pass soon, off the caller's stack (the registry publishes synchronously). */

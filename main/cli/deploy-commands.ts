@@ -24,6 +24,13 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** `--replicas K`: an integer; the range (1 … the limit, 0 meaning stop) is checked by the control plane. */
+function parseReplicas(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n)) throw new FramewormError('E_USAGE', `--replicas must be an integer (got "${value}")`);
+  return n;
+}
+
 function parseImageSize(value: string): number {
   const size = Number(value);
   if (!Number.isInteger(size) || size < 4 || size > 4096) {
@@ -58,7 +65,8 @@ export function registerDeployCommands(program: Command): void {
       .addOption(new Option('--stage <stage>', 'production switches traffic; staging only registers').choices(['production', 'staging']))
       .option('--base-image <image>', "Docker base image (default deploy.docker_base_image); 'offline' builds one from Debian packages")
       .option('--dataset <path>', 'training dataset (file or folder): its sha256 goes into the lineage')
-      .option('--dataset-checksum <sha256>', 'training dataset checksum computed elsewhere'),
+      .option('--dataset-checksum <sha256>', 'training dataset checksum computed elsewhere')
+      .option('--replicas <n>', 'replicas on the swarm target (default deploy.swarm_replicas)'),
   ).action(async (opts: Opts) => {
     const common = commonOf(opts);
     const out = makeOutput(common.json);
@@ -76,9 +84,11 @@ export function registerDeployCommands(program: Command): void {
       ...(str(opts, 'imageSize') ? { imageSize: parseImageSize(str(opts, 'imageSize') ?? '') } : {}),
       ...(str(opts, 'dataset') ? { dataset: path.resolve(str(opts, 'dataset') ?? '') } : {}),
       ...(str(opts, 'datasetChecksum') ? { datasetChecksum: str(opts, 'datasetChecksum') } : {}),
+      ...(str(opts, 'replicas') !== undefined ? { replicas: parseReplicas(str(opts, 'replicas') ?? '') } : {}),
       buildDocker: Boolean(opts['buildDocker']),
       actor: process.env['USER'] ?? 'cli',
     };
+    if (args.replicas !== undefined && args.target !== 'swarm') throw new FramewormError('E_USAGE', '--replicas applies to --target swarm only');
     const r = await invokeChange(common.workspace, args.name, 'deploy.start', args, (before, after) => {
       const added = [...after.versions.values()].find((v) => !before.versions.has(v.version) && (v.stage === 'production' || v.stage === 'staging'));
       if (!added) return null;
@@ -162,6 +172,21 @@ export function registerDeployCommands(program: Command): void {
       makeOutput(common.json).result(r, () => `${r.name} stopped${r.stopped_version ? `; ${r.stopped_version} archived` : ''}`);
     },
   );
+
+  withCommon(
+    deploy
+      .command('scale')
+      .description('change how many replicas serve the production version (swarm target); 0 is deploy stop')
+      .requiredOption('--name <name>')
+      .requiredOption('--replicas <k>', 'replicas, from 1 to the limit'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const out = makeOutput(common.json);
+    const name = str(opts, 'name') ?? '';
+    const replicas = parseReplicas(str(opts, 'replicas') ?? '');
+    const r = await (await ensureAgent(common.workspace)).invoke('deploy.scale', { name, replicas, actor: process.env['USER'] ?? 'cli' }, (p) => out.progress(p));
+    out.result(r, () => `${r.name} ${r.version}: ${r.from_replicas} → ${r.replicas} replica(s), ${r.running} running`);
+  });
 
   withCommon(
     deploy
@@ -287,6 +312,14 @@ function formatStatus(s: DeploymentStatus): string {
     const exit = c.running ? '' : ` exit ${c.exit_code ?? '?'}${c.oom_killed ? ' (out of memory)' : ''}`;
     lines.push(`  container ${c.name} (${c.id.slice(0, 12)}): ${c.state}${exit}, health ${c.health}; image ${c.image} ${c.image_id.slice(7, 19)}; 127.0.0.1:${c.host_port}${c.error ? `; ${c.error}` : ''}`);
   }
+  if (s.swarm) {
+    const w = s.swarm;
+    const update = w.update ? `; update ${w.update.state}${w.update.message ? ` (${w.update.message})` : ''}` : '';
+    lines.push(`  swarm service ${w.service} (${w.service_id.slice(0, 12)}): ${w.version ?? '?'}, ${w.running}/${w.replicas} replica(s) running, order ${w.update_order || '?'}${update}${w.error ? `; ${w.error}` : ''}`);
+    for (const t of w.tasks) {
+      lines.push(`    task ${t.slot} ${t.id.slice(0, 12)}: ${t.state} (desired ${t.desired_state}), health ${t.health}, ${t.version ?? '?'}, 127.0.0.1:${t.port}${t.error ? `; ${t.error}` : ''}`);
+    }
+  }
   if (s.drill) {
     const d = s.drill;
     lines.push(`  drill on ${d.version}: ${d.latency_ms !== null ? `+${d.latency_ms} ms ` : ''}${d.error_rate !== null ? `${d.error_rate * 100}% errors ` : ''}(${d.requests} requests, ${d.injected_errors} injected errors${d.expires_at ? `, until ${d.expires_at}` : ''})`);
@@ -300,6 +333,12 @@ function formatStatus(s: DeploymentStatus): string {
   if (s.metrics) {
     const m = s.metrics;
     lines.push(`  p50 ${m.p50_ms.toFixed(2)} ms  p95 ${m.p95_ms.toFixed(2)} ms  p99 ${m.p99_ms.toFixed(2)} ms  error rate ${(m.error_rate * 100).toFixed(1)}%  requests ${m.requests} (window ${m.window_s} s)`);
+    if (m.batching) {
+      const b = m.batching;
+      const perCall = b.calls > 0 ? (b.rows / b.calls).toFixed(1) : '-';
+      const delay = b.queue_delay_ms.count > 0 ? (b.queue_delay_ms.sum / b.queue_delay_ms.count).toFixed(2) : '-';
+      lines.push(`  batching (${b.mode}): up to ${b.max_rows} rows within ${b.max_delay_ms} ms; ${b.calls} calls, ${perCall} rows/call, mean queue delay ${delay} ms, ${b.queued} queued, ${b.overload_rejections} refused as overload`);
+    }
   }
   lines.push(
     table(

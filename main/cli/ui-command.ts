@@ -47,7 +47,7 @@ function parsePort(value: string | undefined): number {
 }
 
 /** The Electron binary, or null where the desktop app cannot run (not installed, no display). */
-function electronBinary(): string | null {
+export function electronBinary(): string | null {
   if (process.platform === 'linux' && !process.env['DISPLAY'] && !process.env['WAYLAND_DISPLAY']) return null;
   try {
     // The electron package's main export is the path of its binary; it throws when the binary

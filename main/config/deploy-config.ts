@@ -48,6 +48,8 @@ export type DeployConfig = {
   readonly server_runtime: 'onnxruntime' | 'torch';
   readonly container_ready_timeout_s: number;
   readonly container_memory_mb: number;
+  /** Replicas of a version on the swarm target (`deploy start --target swarm` without --replicas). */
+  readonly swarm_replicas: number;
   readonly python_path: string | null;
   readonly max_body_bytes: number;
   /** Largest checkpoint the web GUI accepts as an upload (`POST /upload`, not the RPC body limit). */
@@ -56,6 +58,8 @@ export type DeployConfig = {
   readonly max_connections: number;
   readonly request_timeout_ms: number;
   readonly max_batch_size: number;
+  /** Dynamic / continuous batching on the embedded runtime: rows per model call, longest wait to coalesce. */
+  readonly batching: { readonly enabled: boolean; readonly max_rows: number; readonly max_delay_ms: number };
   readonly inference_threads: number;
   /** Inference worker threads per loaded model; null: min(2, available cores). */
   readonly inference_workers: number | null;
@@ -118,6 +122,8 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 /** Web-mode uploads stream to disk, so the cap is the disk's business: 64 GiB keeps a typo sane. */
 const MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
 const MAX_CONTAINER_MEMORY_MB = 1_048_576; // 1 TiB
+/** Most replicas one Swarm service may run (`swarm_replicas`, `deploy start --replicas`, `deploy scale`): each takes a host port of its own. */
+export const MAX_SWARM_REPLICAS = 32;
 const MAX_ROLLBACK_CHECKS = 1000;
 const MAX_MIN_REQUESTS_PER_CHECK = 1_000_000;
 // Drift windows and references hold raw rows in memory; the tests need at least 10 rows a side.
@@ -134,6 +140,16 @@ const positive = () => z.number().positive();
 const positiveAtMost = (max: number) => z.number().positive().max(max);
 const intBetween = (min: number, max: number) => z.number().int().min(min).max(max);
 const nonEmpty = () => z.string().trim().min(1);
+
+// A model call of more rows than this is no longer faster per row on CPU and holds its whole batch back.
+const MAX_BATCH_ROWS = 4096;
+const MAX_BATCH_DELAY_MS = 1000;
+
+const batchingSchema = z.object({
+  enabled: z.boolean().default(true),
+  max_rows: intBetween(1, MAX_BATCH_ROWS).default(64),
+  max_delay_ms: z.number().min(0).max(MAX_BATCH_DELAY_MS).default(2),
+});
 
 const probeSchema = z.object({
   enabled: z.boolean().default(false),
@@ -163,12 +179,14 @@ const deploySchema = z.object({
   server_runtime: z.enum(['onnxruntime', 'torch']).default('onnxruntime'),
   container_ready_timeout_s: positiveAtMost(DAY_S).default(180),
   container_memory_mb: intBetween(64, MAX_CONTAINER_MEMORY_MB).default(2048),
+  swarm_replicas: intBetween(1, MAX_SWARM_REPLICAS).default(2),
   python_path: nonEmpty().nullable().default(null),
   max_body_bytes: intBetween(1, MAX_BODY_BYTES).default(10_485_760),
   max_upload_bytes: intBetween(1, MAX_UPLOAD_BYTES).default(2 * 1024 ** 3),
   max_connections: intBetween(16, 65_536).default(1024),
   request_timeout_ms: positiveAtMost(DAY_MS).default(30_000),
   max_batch_size: intBetween(1, MAX_BATCH_SIZE).default(64),
+  batching: batchingSchema.default(() => ({ enabled: true, max_rows: 64, max_delay_ms: 2 })),
   inference_threads: intBetween(1, MAX_INFERENCE_THREADS).default(1),
   inference_workers: intBetween(1, MAX_INFERENCE_WORKERS).nullable().default(null),
   metrics_window_s: positiveAtMost(DAY_S).default(60),
@@ -216,12 +234,17 @@ const ACCEPTED_FORMS: Readonly<Record<string, string>> = {
   server_runtime: 'one of onnxruntime, torch',
   container_ready_timeout_s: `a number > 0 and at most ${DAY_S} (one day)`,
   container_memory_mb: `an integer from 64 to ${MAX_CONTAINER_MEMORY_MB}`,
+  swarm_replicas: `an integer from 1 to ${MAX_SWARM_REPLICAS} (replicas of a version on the swarm target)`,
   python_path: 'a non-empty path string or null',
   max_body_bytes: `an integer from 1 to ${MAX_BODY_BYTES} (256 MiB)`,
   max_upload_bytes: `an integer from 1 to ${MAX_UPLOAD_BYTES} (64 GiB)`,
   max_connections: 'an integer from 16 to 65536',
   request_timeout_ms: `a number > 0 and at most ${DAY_MS} (one day)`,
   max_batch_size: `an integer from 1 to ${MAX_BATCH_SIZE}`,
+  batching: 'a mapping with enabled (true/false), max_rows (integer) and max_delay_ms (number)',
+  'batching.enabled': 'true or false',
+  'batching.max_rows': `an integer from 1 to ${MAX_BATCH_ROWS} (rows per model call)`,
+  'batching.max_delay_ms': `a number from 0 to ${MAX_BATCH_DELAY_MS} (ms a request may wait to share a model call)`,
   inference_threads: `an integer from 1 to ${MAX_INFERENCE_THREADS}`,
   inference_workers: `an integer from 1 to ${MAX_INFERENCE_WORKERS}, or null for min(2, available cores)`,
   metrics_window_s: `a number > 0 and at most ${DAY_S} (one day)`,

@@ -13,6 +13,8 @@ import type {
   RestoreFailure,
   RollbackArgs,
   RollbackResult,
+  ScaleArgs,
+  ScaleResult,
   StopResult,
 } from '../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../common/errors.js';
@@ -41,7 +43,8 @@ import { checkProfileArchitecture, readProfile } from '../drift/profile/shift-pr
 import { testPause } from '../common/test-pause.js';
 import { DockerDeploymentTarget } from './targets/docker.js';
 import { EmbeddedTarget } from './targets/embedded.js';
-import { TargetTable, type PreparedVersion } from './targets/target.js';
+import { SwarmDeploymentTarget, checkReplicas } from './targets/swarm.js';
+import { TargetTable, rolledBackReason, type PreparedVersion } from './targets/target.js';
 
 type Progress = (event: ProgressEvent) => void;
 
@@ -96,7 +99,7 @@ export class DeploymentManager {
       serving: (name, backend) => this.live.get(name)?.backend === backend,
       replace: (name, lost) => this.replaceLost(name, lost),
     });
-    this.targets = new TargetTable([new EmbeddedTarget(workspace, config), new DockerDeploymentTarget(workspace, registry, this.docker)]);
+    this.targets = new TargetTable([new EmbeddedTarget(workspace, config), new DockerDeploymentTarget(workspace, registry, this.docker), new SwarmDeploymentTarget(workspace, config, registry, this.docker)]);
     // Operations on one name run one at a time, so a failure heard for a name belongs to the
     // operation running on it; the agent log gets it too.
     this.unsubscribeLog = registry.onLogFailure((f) => {
@@ -324,7 +327,16 @@ export class DeploymentManager {
         if (target.stage === 'archived') {
           throw new FramewormError('E_CONFLICT', `${args.name} ${args.version} is archived: archived → production is only allowed by a rollback (frameworm deploy rollback --name ${args.name})`);
         }
-        const backend = await this.loadVersion(target, progress, signal);
+        let backend: Backend;
+        try {
+          backend = await this.loadVersion(target, progress, signal);
+        } catch (err) {
+          // The platform rolled the update back (swarm: the new tasks never became healthy): a
+          // failed promotion on record; the registry is unchanged and the previous version serves.
+          const reason = rolledBackReason(err);
+          if (reason !== null) this.recordSafely(args.name, 'promote', { version: args.version, stage: 'production', success: false, reason, from_version: this.registry.getProduction(args.name)?.version ?? null, actor: opts.actor });
+          throw err;
+        }
         let live: LiveDeployment;
         let archived: VersionRecord | null;
         try {
@@ -459,6 +471,7 @@ export class DeploymentManager {
       metrics: live ? live.endpoint.snapshot() : null,
       drill: live?.endpoint.drill() ?? null,
       container,
+      ...(live?.backend && servingTarget && this.targets.has(servingTarget) ? ((await this.targets.get(servingTarget).details?.(live.backend)) ?? {}) : {}),
     };
   }
 
@@ -466,6 +479,24 @@ export class DeploymentManager {
     return this.registry.listModels().map((m) => {
       const live = this.live.get(m.name);
       return { name: m.name, production: m.production, versions: m.versions, endpoint: this.endpointUrl(m.name), serving: Boolean(live?.backend), target: m.target };
+    });
+  }
+
+  /** `deploy scale`: changes how many replicas serve the production version (targets that replicate). */
+  scale(args: ScaleArgs, progress: Progress = () => {}): Promise<ScaleResult> {
+    assertModelName(args.name);
+    checkReplicas(args.replicas, '--replicas');
+    return this.locked(args.name, async () => {
+      this.registry.requireModel(args.name);
+      const live = this.live.get(args.name);
+      const backend = live?.backend;
+      const production = this.registry.getProduction(args.name);
+      if (!backend || !production) throw new FramewormError('E_CONFLICT', `${args.name} is not serving a production version: nothing to scale`);
+      const target = this.targets.get(production.target);
+      if (!target.scale) throw new FramewormError('E_USAGE', `${args.name} runs on the ${production.target} target, which has one replica; deploy it with --target swarm to scale it`);
+      const r = await target.scale(backend, args.replicas, progress);
+      this.registry.recordEvent(args.name, 'scale', { version: r.version, from_replicas: r.from_replicas, replicas: r.replicas, running: r.running, actor: args.actor ?? 'cli' });
+      return { name: args.name, ...r };
     });
   }
 
@@ -703,6 +734,8 @@ export class DeploymentManager {
     const setting = this.config.warm_standby;
     if (setting === false) return false;
     const target = this.registry.getVersion(name, version)?.target;
+    // Versions sharing one serving unit (a swarm service updated in place) cannot stay loaded.
+    if (target !== undefined && this.targets.has(target) && this.targets.get(target).sharesServing) return false;
     return setting === true ? target !== undefined : target === 'embedded';
   }
 

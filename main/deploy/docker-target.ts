@@ -125,6 +125,7 @@ export class DockerTarget {
       runtime: this.config.server_runtime,
       outDir: path.join(path.dirname(finalDir), `.${request.name}-${request.version}.building`),
       docker: { baseImage, installDeps, ...(request.composePort ? { hostPort: request.composePort } : {}) },
+      scaleOut: { replicas: this.config.swarm_replicas, memoryMb: this.config.container_memory_mb, startPeriodS: this.config.container_ready_timeout_s, stopGraceS: Math.max(5, Math.ceil(this.config.request_timeout_ms / 1000)) },
     });
     const tag = imageRef(request.name, request.version);
     progress({ step: 'build', message: `building ${tag} on ${baseImage}`, value: 0.4 });

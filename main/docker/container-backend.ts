@@ -4,7 +4,9 @@
  * deployment's p50/p95/p99 and error rate cover the container exactly as they cover the
  * embedded runtime.
  *
- * Answers pass through byte for byte: 200 bodies are not re-encoded (RawJson), 4xx become
+ * Requests and answers pass through byte for byte: the client's body (JSON or safetensors) and
+ * Accept header go to the container as they came, 200 bodies are not re-encoded (RawJson, or
+ * RawBody for a safetensors answer), 4xx become
  * RequestErrors with the container's own message and detail, 5xx and a container that does not
  * answer (killed, crashed, out of memory) become 500s that count toward the error rate.
  *
@@ -19,8 +21,8 @@ import type { Readable } from 'node:stream';
 import type { ContainerStateView } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
-import type { Backend, BackendHealth } from '../serving/backend.js';
-import { RawJson } from '../serving/http-io.js';
+import type { Backend, BackendHealth, WireRequest } from '../serving/backend.js';
+import { RawBody, RawJson } from '../serving/http-io.js';
 import { InFlight } from '../serving/in-flight.js';
 import { RequestError } from '../serving/schemas/types.js';
 import type { ContainerState, DockerClient } from './docker-client.js';
@@ -68,12 +70,17 @@ export interface BackendLoss {
 /** Called once when a watched container is lost (never after `dispose`). */
 export type LossListener = (backend: ContainerBackend, loss: BackendLoss) => void;
 
+/** Largest answer read into one buffer sized by its Content-Length; bigger ones are gathered in chunks. */
+const MAX_PREALLOCATED = 256 * 1024 * 1024;
+
 // Daemon events after which the container's state is worth an inspect.
 const WATCHED_ACTIONS = new Set(['die', 'oom', 'destroy', 'kill', 'stop', 'health_status: unhealthy']);
 
 interface Answer {
   readonly status: number;
   readonly body: Buffer;
+  /** The answer's media type, lower case, without parameters ('' when absent). */
+  readonly type: string;
 }
 
 export class ContainerBackend implements Backend {
@@ -129,14 +136,15 @@ export class ContainerBackend implements Backend {
     void this.openEvents();
   }
 
-  async handlePredict(body: unknown): Promise<object> {
+  async handlePredict(body: unknown, _signal?: AbortSignal, wire?: WireRequest): Promise<object> {
     // Counted before the first await: see Backend.handlePredict.
     return this.inFlight.track(async () => {
       if (this.disposed) throw new FramewormError('E_RUNTIME', `version ${this.version} has been stopped`);
       // A lost container answers nothing: say why at once instead of after a connect error.
       if (this.lost) throw new FramewormError('E_RUNTIME', `container ${this.options.containerName} (${this.version}) is lost: ${this.lost.detail}; a new container of the same version is being started (see frameworm deploy status --name ${this.options.name})`);
-      const answer = await this.post('/predict', Buffer.from(JSON.stringify(body)));
-      if (answer.status === 200) return new RawJson(answer.body);
+      // The client's own bytes when we have them: no re-encoding, and a safetensors body stays one.
+      const answer = await this.post('/predict', wire ? wire.bytes : Buffer.from(JSON.stringify(body)), wire?.contentType ?? 'application/json', wire?.accept);
+      if (answer.status === 200) return answer.type === 'application/json' || answer.type === '' ? new RawJson(answer.body) : new RawBody(answer.body, answer.type);
       const parsed = parseError(answer.body);
       if (answer.status >= 400 && answer.status < 500) throw new RequestError(answer.status, parsed.error, parsed.detail);
       throw new FramewormError('E_RUNTIME', `container ${this.options.containerName} answered ${answer.status}: ${parsed.error}`);
@@ -199,8 +207,10 @@ export class ContainerBackend implements Backend {
     };
   }
 
-  private post(route: string, payload: Buffer): Promise<Answer> {
+  private post(route: string, payload: Buffer, contentType: string, accept: string | undefined): Promise<Answer> {
     const o = this.options;
+    const headers: http.OutgoingHttpHeaders = { 'content-type': contentType, 'content-length': payload.length };
+    if (accept !== undefined) headers['accept'] = accept;
     return new Promise<Answer>((resolve, reject) => {
       const req = http.request(
         {
@@ -209,14 +219,30 @@ export class ContainerBackend implements Backend {
           path: route,
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          headers,
           timeout: o.requestTimeoutMs,
         },
         (res) => {
           this.failedForwards = 0;
+          // With a declared length (uvicorn always sends one) the answer is read straight into
+          // one buffer of that size: no chunk list, no concatenation (measured: about a quarter
+          // of the forwarding CPU above a bare streaming proxy). Anything unexpected falls back.
+          const declared = Number(res.headers['content-length']);
+          const whole = Number.isSafeInteger(declared) && declared >= 0 && declared <= MAX_PREALLOCATED ? Buffer.allocUnsafe(declared) : null;
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks) }));
+          let filled = 0;
+          res.on('data', (c: Buffer) => {
+            if (whole && chunks.length === 0 && filled + c.length <= whole.length) {
+              c.copy(whole, filled);
+              filled += c.length;
+            } else chunks.push(c);
+          });
+          res.on('end', () => {
+            const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+            const head = whole ? [whole.subarray(0, filled)] : [];
+            const body = chunks.length === 0 && whole ? head[0]! : Buffer.concat([...head, ...chunks]);
+            resolve({ status: res.statusCode ?? 500, body, type });
+          });
           res.on('error', (err) => reject(this.unreachable(err)));
         },
       );

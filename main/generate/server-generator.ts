@@ -8,6 +8,7 @@
  *     model/manifest.json, model.onnx, model.torchscript.pt, deployment.json
  *     requirements.txt                               exact `==` pins
  *     Dockerfile, .dockerignore, docker-compose.yml  from templates/docker/ (main/docker/)
+ *     stack.yml, k8s/deployment.yaml, k8s/service.yaml  scale-out (scale-manifests.ts)
  *
  * The server answers the same HTTP contract as the embedded runtime (templates/server/server.py).
  * Pure file generation: building and running images is someone else's job.
@@ -19,6 +20,7 @@ import { MANIFEST_FILE, type ExportManifest } from '../common/export-manifest.js
 import { templatesDir } from '../export/python-finder.js';
 import { CONTAINER_PIDS_LIMIT } from '../docker/hardening.js';
 import { composeProjectName, imageRef } from '../docker/image-names.js';
+import { scaleOutFiles, type ScaleOutOptions } from './scale-manifests.js';
 
 /** Which inference runtime the generated requirements install. */
 export type ServerRuntime = 'onnxruntime' | 'torch';
@@ -33,7 +35,7 @@ export const DEFAULT_PINS: Readonly<Record<string, string>> = {
 };
 
 /** The server's Python modules, copied from templates/server/. */
-export const SERVER_MODULES = ['server.py', 'schemas.py', 'codec.py', 'errors.py', 'png.py', 'runtime.py', 'metrics.py', 'sampler.py', 'request_checks.py'] as const;
+export const SERVER_MODULES = ['server.py', 'schemas.py', 'codec.py', 'errors.py', 'png.py', 'runtime.py', 'metrics.py', 'sampler.py', 'request_checks.py', 'tensor_body.py', 'safetensors_codec.py'] as const;
 /** The frameworm modules the server imports, copied from templates/frameworm/. */
 export const FRAMEWORM_MODULES = ['__init__.py', 'noise.py'] as const;
 const ARTIFACTS = ['model.onnx', 'model.torchscript.pt'] as const;
@@ -53,6 +55,8 @@ export interface GenerateServerOptions {
   readonly outDir?: string;
   /** docker-compose.yml defaults: base image, whether pip installs requirements, host port. */
   readonly docker?: DockerFilesOptions;
+  /** stack.yml and k8s/ manifests: replicas, memory, timings (defaults in scale-manifests.ts). */
+  readonly scaleOut?: ScaleOutOptions;
 }
 
 export interface DockerFilesOptions {
@@ -159,6 +163,9 @@ export function generateServer(options: GenerateServerOptions): GeneratedServer 
   write(path.join('model', 'deployment.json'), `${JSON.stringify({ name, version, type: manifest.type, runtime }, null, 2)}\n`);
   write('requirements.txt', `${requirements.join('\n')}\n`);
   for (const [rel, text] of Object.entries(dockerFiles(name, version, options.docker))) write(rel, text);
+  fs.mkdirSync(path.join(tmp, 'k8s'), { recursive: true });
+  const hostPort = options.docker?.hostPort;
+  for (const [rel, text] of Object.entries(scaleOutFiles(name, version, { ...(hostPort !== undefined ? { hostPort } : {}), ...options.scaleOut }))) write(rel, text);
 
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(outDir), { recursive: true });

@@ -3,6 +3,7 @@
  * container or swarm service later.
  */
 import type { ModelType } from '../common/types.js';
+import type { BatchingSnapshot } from './batching/batch-stats.js';
 
 export interface Backend {
   readonly version: string;
@@ -13,7 +14,7 @@ export interface Backend {
    * right after a backend switch waits for it. `signal` aborts once nobody waits for the answer
    * any more (the request timed out or the client left): work not yet started should not start.
    */
-  handlePredict(body: unknown, signal?: AbortSignal): Promise<object>;
+  handlePredict(body: unknown, signal?: AbortSignal, wire?: WireRequest): Promise<object>;
   /** Resolves once every request handed to this backend has finished. */
   drain(): Promise<void>;
   /** Releases what the backend holds (workers, containers). Call after `drain()`. */
@@ -25,6 +26,20 @@ export interface Backend {
    * without it is healthy while loaded. The stable endpoint's /ready follows it.
    */
   health?(): BackendHealth;
+  /** Batch sizes and queue delay of a backend that batches requests (/metrics); null or absent otherwise. */
+  batchingSnapshot?(): BatchingSnapshot | null;
+}
+
+/**
+ * A /predict request as it came over the wire, for a backend that forwards it (a container)
+ * rather than answering the parsed `body`: passed through unchanged, its bytes stay exactly the
+ * client's (a safetensors body included) and its Accept keeps choosing the answer's format.
+ */
+export interface WireRequest {
+  readonly bytes: Buffer;
+  /** The body's media type, lower case (application/json or application/vnd.safetensors). */
+  readonly contentType: string;
+  readonly accept: string | undefined;
 }
 
 /** A backend's own view of its health. */

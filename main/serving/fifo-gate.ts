@@ -8,13 +8,15 @@
  * (its signal aborted: timed out, client gone) leaves the queue without running.
  */
 import { FramewormError } from '../common/errors.js';
+import type { InferenceRunner } from './model-session.js';
+import type { SamplingAdmission, SamplingCost } from './schemas/types.js';
 
 interface Waiter {
   readonly admit: () => void;
 }
 
 /** A FIFO semaphore; see the file comment. */
-export class FifoGate {
+export class FifoGate implements SamplingAdmission {
   private running = 0;
   private readonly queue: Waiter[] = [];
 
@@ -34,12 +36,14 @@ export class FifoGate {
 
   /**
    * Runs `work` once every earlier caller has been admitted and a place is free. Rejects with
-   * the signal's reason, without running `work`, if the signal aborts while waiting.
+   * the signal's reason, without running `work`, if the signal aborts while waiting. `work`
+   * gets no shared runner (null): each request calls the session itself. The cost is not
+   * used: every request counts as one.
    */
-  async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T>(work: (runner: InferenceRunner | null) => Promise<T>, signal?: AbortSignal, _cost?: SamplingCost): Promise<T> {
     await this.enter(signal);
     try {
-      return await work();
+      return await work(null);
     } finally {
       this.leave();
     }

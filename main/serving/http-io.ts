@@ -81,6 +81,28 @@ export class RawJson {
   constructor(readonly bytes: Buffer) {}
 }
 
+/**
+ * An answer that is already encoded in another media type (a container's safetensors answer
+ * passed through): sent as its bytes with its content type.
+ */
+export class RawBody {
+  constructor(
+    readonly bytes: Buffer,
+    readonly contentType: string,
+  ) {}
+}
+
+/**
+ * Sends a binary answer made of pieces (a safetensors header and the tensors' own memory),
+ * corked so they leave in as few writes as possible without being joined into one copy.
+ */
+export function sendBinary(res: ServerResponse, status: number, parts: readonly Uint8Array[], byteLength: number, contentType: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': byteLength, 'cache-control': 'no-store' });
+  res.cork();
+  for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]!);
+  res.end(parts[parts.length - 1]);
+}
+
 /** Sends a JSON answer (a RawJson as its bytes), never cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   writeJson(res, status, body, headers);

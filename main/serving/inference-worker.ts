@@ -13,7 +13,9 @@ import * as ort from 'onnxruntime-node';
 import {
   isTensorDtype,
   prepareTransfer,
+  splitRows,
   type FromWorker,
+  type RunPart,
   type ModelIo,
   type OutputEncoding,
   type TensorData,
@@ -123,8 +125,17 @@ async function main(): Promise<void> {
       if (init.testHooks === true) throw new Error('simulated inference worker crash');
       return;
     }
+    if (msg.type === 'fail-runs') {
+      if (init.testHooks === true) failRuns = msg.count;
+      return;
+    }
+    if (failRuns > 0) {
+      failRuns--;
+      post({ type: 'run-error', id: msg.id, message: 'simulated inference failure (test hook)' });
+      return;
+    }
     active++;
-    void run(session, msg.id, msg.feeds, msg.encode).then(() => {
+    void run(session, msg.id, msg.feeds, msg.encode, msg.parts).then(() => {
       if (--active > 0) return;
       if (closing) shutDown();
       else spin();
@@ -138,6 +149,8 @@ async function main(): Promise<void> {
   };
   let closing = false;
   let active = 0;
+  /** Runs still to fail on purpose (the 'fail-runs' test hook). */
+  let failRuns = 0;
   /**
    * After a result, poll for the next request for a moment before going back to sleep in the
    * event loop. On VMs waking a sleeping thread is slow (measured on the 2-vCPU dev machine: a
@@ -165,7 +178,29 @@ async function main(): Promise<void> {
  */
 const ENCODE_HERE_FROM = 4096;
 
-async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Record<string, TensorValue>>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<void> {
+/** The JSON / PNG bytes of the outputs `encode` names, or null when none is worth encoding here. */
+function encodeHere(outputs: Readonly<Record<string, TensorValue>>, encode: Readonly<Record<string, OutputEncoding>> | undefined, extra: ArrayBuffer[]): Record<string, Uint8Array> | null {
+  let encoded: Record<string, Uint8Array> | null = null;
+  for (const [name, encoding] of Object.entries(encode ?? {})) {
+    const t = outputs[name];
+    // Small outputs are left to the main thread, which encodes them while this thread runs the next inference.
+    if (!t || (encoding === 'json' && t.data.length < (init.encodeFrom ?? ENCODE_HERE_FROM))) continue;
+    let bytes: Uint8Array = encodeOutputBytes(t, encoding);
+    // Small Buffers share Node's pool: copy those out before transferring.
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = Uint8Array.prototype.slice.call(bytes);
+    (encoded ??= {})[name] = bytes;
+    extra.push(bytes.buffer as ArrayBuffer);
+  }
+  return encoded;
+}
+
+async function run(
+  session: ort.InferenceSession,
+  id: number,
+  feeds: Readonly<Record<string, TensorValue>>,
+  encode?: Readonly<Record<string, OutputEncoding>>,
+  parts?: readonly RunPart[],
+): Promise<void> {
   const t0 = performance.now();
   try {
     const ortFeeds: Record<string, ort.Tensor> = {};
@@ -174,20 +209,12 @@ async function run(session: ort.InferenceSession, id: number, feeds: Readonly<Re
     const outputs: Record<string, TensorValue> = {};
     for (const [name, value] of Object.entries(result)) outputs[name] = fromOrt(value, name);
     // Encoded before the buffers are transferred (which detaches them here).
-    let encoded: Record<string, Uint8Array> | undefined;
     const extra: ArrayBuffer[] = [];
-    for (const [name, encoding] of Object.entries(encode ?? {})) {
-      const t = outputs[name];
-      // Small outputs are left to the main thread, which encodes them while this thread runs the next inference.
-      if (!t || (encoding === 'json' && t.data.length < (init.encodeFrom ?? ENCODE_HERE_FROM))) continue;
-      let bytes: Uint8Array = encodeOutputBytes(t, encoding);
-      // Small Buffers share Node's pool: copy those out before transferring.
-      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = Uint8Array.prototype.slice.call(bytes);
-      (encoded ??= {})[name] = bytes;
-      extra.push(bytes.buffer as ArrayBuffer);
-    }
+    // A batched run encodes each request's rows on their own, so each answer holds only its rows.
+    const encodedParts = parts ? splitRows(outputs, parts).map((rows, i) => encodeHere(rows, parts[i]!.encode, extra)) : undefined;
+    const encoded = parts ? null : encodeHere(outputs, encode, extra);
     const { tensors, transfer } = prepareTransfer(outputs);
-    post({ type: 'result', id, outputs: tensors, ...(encoded ? { encoded } : {}), runMs: performance.now() - t0 }, [...transfer, ...extra]);
+    post({ type: 'result', id, outputs: tensors, ...(encoded ? { encoded } : {}), ...(encodedParts ? { encodedParts } : {}), runMs: performance.now() - t0 }, [...transfer, ...extra]);
   } catch (err) {
     post({ type: 'run-error', id, message: errorMessage(err) });
   }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FramewormError } from '../common/errors.js';
 import { workerEntry as sharedWorkerEntry } from '../common/worker-entry.js';
-import { prepareTransfer, type FromWorker, type ModelIo, type OutputEncoding, type RunOutput, type TensorValue, type WorkerInit } from './tensor-types.js';
+import { prepareTransfer, splitRows, type FromWorker, type ModelIo, type OutputEncoding, type RunOutput, type RunPart, type TensorValue, type WorkerInit } from './tensor-types.js';
 
 export interface ModelSessionOptions {
   readonly modelPath: string;
@@ -49,8 +49,10 @@ const DEFAULT_SPIN_MS = 1;
  */
 export const TEST_HOOKS_ENV = 'FRAMEWORM_TEST_HOOKS';
 
+type ResultMessage = Extract<FromWorker, { type: 'result' }>;
+
 interface Pending {
-  resolve(outputs: Record<string, RunOutput>): void;
+  resolve(result: ResultMessage): void;
   reject(err: Error): void;
 }
 
@@ -89,7 +91,7 @@ class WorkerHandle {
     return this.pending.size;
   }
 
-  run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<Record<string, RunOutput>> {
+  run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>, parts?: readonly RunPart[]): Promise<ResultMessage> {
     const id = this.nextId++;
     const { tensors, transfer } = prepareTransfer(feeds);
     return new Promise((resolve, reject) => {
@@ -98,7 +100,7 @@ class WorkerHandle {
       // Keep the process alive only while work is outstanding, so a forgotten session can't hang it.
       if (this.pending.size === 1) this.worker.ref();
       try {
-        this.worker.postMessage({ type: 'run', id, feeds: tensors, ...(encode ? { encode } : {}) }, transfer);
+        this.worker.postMessage({ type: 'run', id, feeds: tensors, ...(encode ? { encode } : {}), ...(parts ? { parts } : {}) }, transfer);
       } catch (err) {
         this.settle(id);
         reject(new FramewormError('E_RUNTIME', `cannot send the request to the inference worker: ${(err as Error).message}`));
@@ -131,6 +133,11 @@ class WorkerHandle {
     clearTimeout(timer);
   }
 
+  /** Makes the worker fail its next `count` runs with an error (fault injection). */
+  failRuns(count: number): void {
+    if (this.state !== 'exited') this.worker.postMessage({ type: 'fail-runs', count });
+  }
+
   /** Makes the worker throw an uncaught exception once it reaches this message (fault injection). */
   crash(): void {
     if (this.state !== 'exited') this.worker.postMessage({ type: 'crash' });
@@ -155,17 +162,9 @@ class WorkerHandle {
         this.state = 'closing';
         this.settleReady.reject(new FramewormError('E_RUNTIME', m.message));
         break;
-      case 'result': {
-        const encoded = m.encoded;
-        if (!encoded) {
-          this.settle(m.id)?.resolve(m.outputs);
-          break;
-        }
-        const outputs: Record<string, RunOutput> = {};
-        for (const [name, t] of Object.entries(m.outputs)) outputs[name] = encoded[name] === undefined ? t : { ...t, encoded: encoded[name] };
-        this.settle(m.id)?.resolve(outputs);
+      case 'result':
+        this.settle(m.id)?.resolve(m);
         break;
-      }
       case 'run-error':
         this.settle(m.id)?.reject(new FramewormError('E_RUNTIME', `inference failed: ${m.message}`));
         break;
@@ -275,14 +274,47 @@ export class ModelSession implements InferenceRunner {
    * transferred to the worker (the caller's arrays become detached); others are copied.
    */
   async run(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>): Promise<Record<string, RunOutput>> {
+    const m = await this.dispatch(feeds, encode);
+    return withEncoded(m.outputs, m.encoded);
+  }
+
+  /**
+   * Runs one batched inference: `feeds` hold the parts' rows one after another (see RunPart).
+   * Resolves with each part's outputs — its rows only, encoded on their own as it asked.
+   */
+  async runParts(feeds: Record<string, TensorValue>, parts: readonly RunPart[]): Promise<Record<string, RunOutput>[]> {
+    const m = await this.dispatch(feeds, undefined, parts);
+    let split: Record<string, TensorValue>[];
+    try {
+      split = splitRows(m.outputs, parts);
+    } catch (err) {
+      throw new FramewormError('E_RUNTIME', `cannot split a batched result: ${(err as Error).message}`);
+    }
+    return split.map((outputs, i) => withEncoded(outputs, m.encodedParts?.[i] ?? undefined));
+  }
+
+  private async dispatch(feeds: Record<string, TensorValue>, encode?: Readonly<Record<string, OutputEncoding>>, parts?: readonly RunPart[]): Promise<ResultMessage> {
     if (this.disposing) throw new FramewormError('E_RUNTIME', 'the model session has been disposed');
     this.inFlight++;
     try {
       const handle = await this.pick();
-      return await handle.run(feeds, encode);
+      return await handle.run(feeds, encode, parts);
     } finally {
       if (--this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
+  }
+
+  /**
+   * Makes every worker fail its next `count` runs with an E_RUNTIME "inference failed" error, as
+   * a model that errors on its input would; the workers keep serving afterwards. A test hook,
+   * refused like crashWorker unless the session was loaded with FRAMEWORM_TEST_HOOKS=1.
+   */
+  failRuns(count: number): void {
+    if (this.init.testHooks !== true) {
+      throw new FramewormError('E_USAGE', `failRuns is a test hook: load the model with ${TEST_HOOKS_ENV}=1 in the environment to use it`);
+    }
+    if (!Number.isInteger(count) || count < 0) throw new FramewormError('E_USAGE', `failRuns needs a count >= 0, got ${count}`);
+    for (const h of this.handles) h.failRuns(count);
   }
 
   /** Resolves when no run is in flight. */
@@ -351,4 +383,12 @@ export class ModelSession implements InferenceRunner {
     }
     throw new FramewormError('E_RUNTIME', `no inference worker is running${this.brokenReason ? `: ${this.brokenReason}` : ''}`);
   }
+}
+
+/** Outputs with the worker's encoded text attached where it made some. */
+function withEncoded(outputs: Record<string, TensorValue>, encoded: Readonly<Record<string, Uint8Array>> | undefined): Record<string, RunOutput> {
+  if (!encoded) return outputs;
+  const result: Record<string, RunOutput> = {};
+  for (const [name, t] of Object.entries(outputs)) result[name] = encoded[name] === undefined ? t : { ...t, encoded: encoded[name] };
+  return result;
 }

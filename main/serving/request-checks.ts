@@ -15,8 +15,8 @@
  */
 export const MAX_JSON_DEPTH = 16;
 
-/** Media types a /predict body may have (`application/vnd.safetensors` is to join them). */
-export const ACCEPTED_REQUEST_TYPES: readonly string[] = ['application/json'];
+/** Media types a /predict body may have: JSON, or tensors in one safetensors body. */
+export const ACCEPTED_REQUEST_TYPES: readonly string[] = ['application/json', 'application/vnd.safetensors'];
 
 /** A request the endpoint refuses before reading it as JSON: status and `{error, detail}` body. */
 export interface Refusal {
@@ -46,7 +46,7 @@ export function checkContentType(header: string | undefined): Refusal | null {
   const what = mime === null ? 'the request has no content-type' : `the content-type ${mime} is not supported`;
   return {
     status: 415,
-    error: `${what}: send the body as JSON with the header 'content-type: application/json'`,
+    error: `${what}: send the body as JSON with the header 'content-type: application/json' (or tensors with 'content-type: application/vnd.safetensors')`,
     detail: { content_type: header ?? null, accepted: ACCEPTED_REQUEST_TYPES },
   };
 }

@@ -14,14 +14,18 @@ import { FramewormError } from '../common/errors.js';
 import { IntervalCollector, type InFlightToken, type IntervalMeasurement } from '../metrics/interval-sample.js';
 import { LatencyRecorder, type LatencyRecorderOptions, type LatencySnapshot, type Outcome } from '../metrics/latency-recorder.js';
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus, type LabelledSnapshot } from '../metrics/prometheus.js';
-import type { Backend } from './backend.js';
+import type { Backend, WireRequest } from './backend.js';
 import { ActiveDrill, DRILL_ERROR_MESSAGE, drillDelay, drillPrometheus, MAX_TIMER_MS, systemDrillClock, type DrillClock, type DrillDecision, type DrillEndReason, type DrillOptions, type DrillState } from './fault-drill.js';
-import { BodyTooLargeError, ClientGoneError, readBody, sendJson, sendText, writeJson } from './http-io.js';
+import { SAFETENSORS_MEDIA_TYPE } from '../common/safetensors.js';
+import { BodyTooLargeError, ClientGoneError, RawBody, readBody, sendBinary, sendJson, sendText, writeJson } from './http-io.js';
 import { ProbeTally, probePrometheus, type ProbeCounts } from './probe-tally.js';
-import { checkContentType, checkJsonDepth, type Refusal } from './request-checks.js';
+import { checkContentType, checkJsonDepth, mediaType, type Refusal } from './request-checks.js';
 import { RequestError } from './schemas/types.js';
+import { batchingPrometheus, type BatchingSnapshot } from './batching/batch-stats.js';
+import { OverloadedError } from './batching/overload.js';
+import { applyAccept, decodeTensorRequest, encodeTensorAnswer, isSafetensorsType, isTensorAnswer } from './tensor-body.js';
 
-export type { Backend } from './backend.js';
+export type { Backend, WireRequest } from './backend.js';
 
 export interface StableEndpointOptions {
   /** Deployment name, reported by /health, /ready and /metrics. */
@@ -77,6 +81,8 @@ export interface EndpointMetrics extends LatencySnapshot, ProbeCounts {
   readonly version_metrics: VersionSnapshot | null;
   /** The fault drill running at this endpoint; null when none. */
   readonly drill: DrillState | null;
+  /** Batch sizes and queue delay of the version serving now; null when it does not batch. */
+  readonly batching: BatchingSnapshot | null;
 }
 
 interface Current {
@@ -306,6 +312,7 @@ export class StableEndpoint {
       version: cur?.backend.version ?? null,
       version_metrics: cur ? { version: cur.backend.version, ...cur.recorder.snapshot(windowS), ...cur.probes.counts() } : null,
       drill: this.drill(),
+      batching: cur?.backend.batchingSnapshot?.() ?? null,
     };
   }
 
@@ -388,7 +395,11 @@ export class StableEndpoint {
     // Probes stay inside the families above and get their own counters with the same labels.
     const probes: { counts: ProbeCounts; labels: Record<string, string> }[] = [{ counts: this.endpointProbes.counts(), labels: { scope: 'endpoint' } }];
     if (cur) probes.push({ counts: cur.probes.counts(), labels: { scope: 'version', version: cur.backend.version } });
-    const text = toPrometheus(series, { model: this.name }) + probePrometheus(probes, this.name) + drillPrometheus(this.drill(), this.name);
+    const text =
+      toPrometheus(series, { model: this.name }) +
+      probePrometheus(probes, this.name) +
+      drillPrometheus(this.drill(), this.name) +
+      (cur ? batchingPrometheus(cur.backend.batchingSnapshot?.() ?? null, this.name, cur.backend.version) : '');
     sendText(res, 200, text, PROMETHEUS_CONTENT_TYPE);
   }
 
@@ -420,6 +431,10 @@ export class StableEndpoint {
     });
 
     let body: unknown;
+    let wire: WireRequest;
+    // A safetensors body is answered as one too unless it asks otherwise (through its metadata
+    // or Accept); either way, what it sent and what it got are not JSON for drift sampling.
+    let binary = false;
     try {
       const wrongType = checkContentType(req.headers['content-type']);
       if (wrongType) {
@@ -429,15 +444,31 @@ export class StableEndpoint {
       }
       const raw = await readBody(req, this.maxBodyBytes);
       target = this.current;
-      if (raw.length === 0) return sendJson(res, 400, { error: 'request body is not valid JSON: the body is empty' });
-      // Before parsing: a body nested thousands deep overflows the stack of whatever recurses on it.
-      const tooDeep = checkJsonDepth(raw);
-      if (tooDeep) return refuse(res, tooDeep);
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch (err) {
-        return sendJson(res, 400, { error: `request body is not valid JSON: ${(err as Error).message}` });
+      const mime = mediaType(req.headers['content-type'])!;
+      wire = { bytes: raw, contentType: mime, accept: req.headers.accept };
+      if (isSafetensorsType(mime)) {
+        binary = true;
+        // Which fields the tensors fill depends on the model (a generic one takes `inputs`).
+        if (target) {
+          try {
+            body = decodeTensorRequest(raw, target.backend.type);
+          } catch (err) {
+            if (err instanceof RequestError) return sendJson(res, err.status, { error: err.message, detail: err.detail ?? null });
+            throw err;
+          }
+        }
+      } else {
+        if (raw.length === 0) return sendJson(res, 400, { error: 'request body is not valid JSON: the body is empty' });
+        // Before parsing: a body nested thousands deep overflows the stack of whatever recurses on it.
+        const tooDeep = checkJsonDepth(raw);
+        if (tooDeep) return refuse(res, tooDeep);
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch (err) {
+          return sendJson(res, 400, { error: `request body is not valid JSON: ${(err as Error).message}` });
+        }
       }
+      body = applyAccept(body, req.headers.accept);
     } catch (err) {
       target = this.current;
       if (err instanceof BodyTooLargeError) return this.refuseBody(req, res, err);
@@ -456,7 +487,7 @@ export class StableEndpoint {
     const drill = this.drillFor(target);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const work = drill ? this.drilled(drill, target.backend, body, abort.signal) : target.backend.handlePredict(body, abort.signal);
+      const work = drill ? this.drilled(drill, target.backend, body, abort.signal, wire) : target.backend.handlePredict(body, abort.signal, wire);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           const err = new TimeoutError();
@@ -467,8 +498,14 @@ export class StableEndpoint {
       // A late failure after the timeout has nobody to go to; keep it from being "unhandled".
       work.catch(() => undefined);
       const result = await Promise.race([work, timeout]);
+      if (result instanceof RawBody) return sendBinary(res, 200, [result.bytes], result.bytes.length, result.contentType);
+      if (isTensorAnswer(result)) {
+        const { parts, byteLength } = encodeTensorAnswer(result);
+        return sendBinary(res, 200, parts, byteLength, SAFETENSORS_MEDIA_TYPE);
+      }
       const sent = writeJson(res, 200, result);
-      if (!probe && this.options.onSample) {
+      // Drift features are read from JSON bodies; tensors sent as binary are not sampled.
+      if (!probe && !binary && this.options.onSample) {
         try {
           this.options.onSample({ version: target.backend.version, request: body, response: sent });
         } catch {
@@ -483,6 +520,9 @@ export class StableEndpoint {
         sendJson(res, 500, { error: DRILL_ERROR_MESSAGE, code: 'E_RUNTIME', detail: { drill: true, version: err.version } });
       } else if (err instanceof RequestError) {
         sendJson(res, err.status, { error: err.message, detail: err.detail ?? null });
+      } else if (err instanceof OverloadedError) {
+        // Refused before it cost work (see batching/overload.ts); not a fault to log.
+        sendJson(res, 503, { error: err.message, code: 'E_OVERLOADED', detail: { retry_after_s: err.retryAfterS, estimated_ms: Math.round(err.estimatedMs), timeout_ms: err.deadlineMs } }, { 'retry-after': String(err.retryAfterS) });
       } else {
         this.options.onServerError?.(err);
         const code = err instanceof FramewormError ? err.code : 'E_INTERNAL';
@@ -505,12 +545,12 @@ export class StableEndpoint {
    * added after the backend answers, so the backend's in-flight count (what a rollback drains)
    * is not stretched and the request times out like a slow model would.
    */
-  private async drilled(drill: DrillDecision, backend: Backend, body: unknown, signal: AbortSignal): Promise<object> {
+  private async drilled(drill: DrillDecision, backend: Backend, body: unknown, signal: AbortSignal, wire: WireRequest): Promise<object> {
     if (drill.fail) {
       await drillDelay(drill.delayMs, signal);
       throw new InjectedFault(backend.version);
     }
-    const result = await backend.handlePredict(body, signal);
+    const result = await backend.handlePredict(body, signal, wire);
     await drillDelay(drill.delayMs, signal);
     return result;
   }

@@ -93,8 +93,27 @@ export interface RunOutput extends TensorValue {
   readonly encoded?: Uint8Array;
 }
 
+/**
+ * One request's share of a batched run: its `rows` consecutive rows of every input and output
+ * (in part order), and how its outputs are encoded — each part is encoded on its own, so every
+ * request gets exactly its own answer.
+ */
+export interface RunPart {
+  readonly rows: number;
+  readonly encode?: Readonly<Record<string, OutputEncoding>>;
+}
+
 export type ToWorker =
-  | { readonly type: 'run'; readonly id: number; readonly feeds: Readonly<Record<string, TensorValue>>; readonly encode?: Readonly<Record<string, OutputEncoding>> }
+  | {
+      readonly type: 'run';
+      readonly id: number;
+      readonly feeds: Readonly<Record<string, TensorValue>>;
+      readonly encode?: Readonly<Record<string, OutputEncoding>>;
+      /** A batched run: outputs are encoded per part (into `encodedParts`), `encode` is unused. */
+      readonly parts?: readonly RunPart[];
+    }
+  /** Fault injection: the next `count` runs fail with run-error (obeyed only when WorkerInit.testHooks is set). */
+  | { readonly type: 'fail-runs'; readonly count: number }
   | { readonly type: 'close' }
   /** Fault injection (the worker throws an uncaught exception, as a bug would); obeyed only when WorkerInit.testHooks is set. */
   | { readonly type: 'crash' };
@@ -102,7 +121,15 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'ready'; readonly io: ModelIo; readonly warmupMs: number }
   | { readonly type: 'load-error'; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, TensorValue>; readonly encoded?: Record<string, Uint8Array>; readonly runMs: number }
+  | {
+      readonly type: 'result';
+      readonly id: number;
+      readonly outputs: Record<string, TensorValue>;
+      readonly encoded?: Record<string, Uint8Array>;
+      /** Batched runs: the encoded outputs of each part, in part order. */
+      readonly encodedParts?: readonly (Record<string, Uint8Array> | null)[];
+      readonly runMs: number;
+    }
   | { readonly type: 'run-error'; readonly id: number; readonly message: string }
   | { readonly type: 'closed' };
 
@@ -125,4 +152,30 @@ export function prepareTransfer(tensors: Record<string, TensorValue>): { tensors
     out[name] = { dtype: t.dtype, dims: t.dims, data };
   }
   return { tensors: out, transfer: [...transfer] };
+}
+
+/** The dims of a tensor's row block: `rows` rows of a tensor whose first dimension is the batch. */
+function rowBlock(t: TensorValue, start: number, rows: number): TensorValue {
+  const total = t.dims[0] ?? 0;
+  const inner = total === 0 ? 0 : t.data.length / total;
+  const data = Array.isArray(t.data) ? t.data.slice(start * inner, (start + rows) * inner) : (t.data as Exclude<TensorData, string[]>).subarray(start * inner, (start + rows) * inner);
+  return { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
+}
+
+/**
+ * Splits the outputs of a batched run into each part's rows (views, no copies). Every output
+ * must have the batch as its first dimension; one that does not is a server fault.
+ */
+export function splitRows(outputs: Readonly<Record<string, TensorValue>>, parts: readonly RunPart[]): Record<string, TensorValue>[] {
+  const total = parts.reduce((a, p) => a + p.rows, 0);
+  const result: Record<string, TensorValue>[] = parts.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== total) throw new Error(`output '${name}' has shape [${t.dims.join(',')}], not the ${total} rows of the batch`);
+    let start = 0;
+    parts.forEach((p, i) => {
+      result[i]![name] = rowBlock(t, start, p.rows);
+      start += p.rows;
+    });
+  }
+  return result;
 }

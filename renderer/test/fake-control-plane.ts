@@ -4,8 +4,8 @@
  * rules, recording every call, and pushing whatever a test emits.
  */
 import type {
-  ChannelArgs, ChannelResult, DeploymentStatus, EventView, MetricsSample, ProgressEvent, PushChannel, PushChannels,
-  RequestChannel, StageName, TaskView, VersionView, WatcherView,
+  ChannelArgs, ChannelResult, DeploymentStatus, DockerEngineView, EventView, MetricsSample, ProgressEvent, PushChannel, PushChannels,
+  RequestChannel, SettingsView, ShiftSamplesView, ShiftStatusView, StageName, TaskView, TryFormView, TryResult, VersionView, WatcherView,
 } from '../../preload/contract';
 import { ClientError, type ConnectionState, type RendererClient } from '../src/bridge/client-types';
 import { PushHub } from '../src/bridge/push-hub';
@@ -49,6 +49,21 @@ export class FakeControlPlane implements RendererClient {
   history: MetricsSample[] = [];
   tasks: TaskView[] = [];
   inspectResult: Record<string, unknown> | ClientError = { type: 'dcgan', format: 'pytorch', hyper_parameters: { latent_dim: 100 }, n_params: 3_576_704, warnings: [] };
+  /** deploy.schema's answer (or its error). */
+  tryForm: TryFormView | ClientError | null = null;
+  /** deploy.try's answer (or its error: the endpoint's 4xx). */
+  tryResult: TryResult | ClientError | null = null;
+  settings: SettingsView = {
+    settings: { latency_threshold_ms: 250, error_rate_threshold: 0.05, rollback_checks: 3, monitor_interval_s: 5, min_requests_per_check: 20, cooldown_s: 300, alert_on: ['slack', 'log'] },
+    slack_webhook_set: true, slack_webhook_source: 'config', file: 'configs/deploy_config.yaml',
+  };
+  /** config.set refuses with this when set (the schema's message). */
+  configError: ClientError | null = null;
+  alertTestError: ClientError | null = null;
+  engine: DockerEngineView = { reachable: true, socket: '/var/run/docker.sock', version: '26.1.5', error: null };
+  shiftStatus: ShiftStatusView | null = null;
+  shiftSamples: ShiftSamplesView | null = null;
+  containerLog: string[] = [];
   /** When set, deploy.start sends these steps then waits for `finishDeploy` or a cancel. */
   deploySteps: ProgressEvent[] = [];
   private pendingDeploy: { resolve: () => void; reject: (e: Error) => void } | null = null;
@@ -130,6 +145,38 @@ export class FakeControlPlane implements RendererClient {
         }
         return { name, version: 'v1', type: 'dcgan', target: 'embedded', stage: 'production', endpoint: 'http://127.0.0.1:8100', archived_version: null, export_dir: '/x' };
       }
+      case 'deploy.schema':
+        if (this.tryForm === null) throw new ClientError({ code: 'E_CONFLICT', message: `${name} is not serving` });
+        if (this.tryForm instanceof ClientError) throw this.tryForm;
+        return this.tryForm;
+      case 'deploy.try':
+        if (this.tryResult === null || this.tryResult instanceof ClientError) throw this.tryResult ?? new ClientError({ code: 'E_CONFLICT', message: 'not serving' });
+        return this.tryResult;
+      case 'config.get':
+        return this.settings;
+      case 'config.set': {
+        if (this.configError) throw this.configError;
+        const change = args as { settings?: Record<string, unknown>; slack_webhook_url?: string | null };
+        this.settings = {
+          ...this.settings,
+          settings: { ...this.settings.settings, ...(change.settings ?? {}) },
+          ...(change.slack_webhook_url !== undefined ? { slack_webhook_set: change.slack_webhook_url !== null, slack_webhook_source: change.slack_webhook_url !== null ? 'config' : null } : {}),
+        } as SettingsView;
+        return this.settings;
+      }
+      case 'alerts.test':
+        if (this.alertTestError) throw this.alertTestError;
+        return { sent: true, channel: 'slack', ms: 42 };
+      case 'docker.status':
+        return this.engine;
+      case 'shift.status':
+        if (!this.shiftStatus) throw new ClientError({ code: 'E_NOT_FOUND', message: `no model ${name}` });
+        return this.shiftStatus;
+      case 'shift.samples':
+        if (!this.shiftSamples) throw new ClientError({ code: 'E_NOT_FOUND', message: `no model ${name}` });
+        return this.shiftSamples;
+      case 'deploy.logs':
+        return { name, container: `fw-${name}`, lines: this.containerLog.slice(-Number(args['tail'] ?? 100)) };
       default:
         throw new ClientError({ code: 'E_USAGE', message: `the fake has no ${channel}` });
     }

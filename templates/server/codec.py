@@ -61,9 +61,36 @@ def reject_reason(v: Any, dtype: str):
     return None
 
 
+class BinaryTensor:
+    """A tensor that travels as binary (a safetensors body) instead of nested lists: in a
+    request where a field's nested list would be, in a result where the answer is safetensors."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+def _check_binary(name: str, a: np.ndarray, dtype: str) -> np.ndarray:
+    """A binary input as the graph needs it (tensor-codec.ts checkBinary): same dtype, finite floats."""
+    got = next((k for k, v in NP_DTYPES.items() if a.dtype == v), str(a.dtype))
+    if got != dtype:
+        raise RequestError(400, f"input '{name}' has dtype {got} in the safetensors body, the model expects {dtype}",
+                           {"input": name, "expected": dtype, "got": got})
+    if dtype in ("float32", "float64", "float16"):
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            i = int(bad[0])
+            raise RequestError(400, f"input '{name}' must contain {dtype} values: element {i} is "
+                                    f"{js_number(float(a.reshape(-1)[i]))}, not a finite number",
+                               {"input": name, "at": i, "expected": dtype})
+    return a
+
+
 def decode_tensor(name: str, value: Any, dtype: str) -> np.ndarray:
     """Decodes input ``name`` into an array of ``dtype``; RequestError(400) when the array is
-    not rectangular or an element does not fit the dtype."""
+    not rectangular or an element does not fit the dtype. A BinaryTensor (from a safetensors
+    body) must have that dtype and finite values."""
+    if isinstance(value, BinaryTensor):
+        return _check_binary(name, value.array, dtype)
     dims = shape_of(value)
     is_float = dtype in ("float32", "float64")
     fmax = FLOAT_MAX.get(dtype, 0.0)

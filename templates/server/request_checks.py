@@ -14,8 +14,8 @@ import numpy as np
 
 #: Deepest nesting of arrays and objects a /predict body may have (see request-checks.ts).
 MAX_JSON_DEPTH = 16
-#: Media types a /predict body may have.
-ACCEPTED_REQUEST_TYPES = ["application/json"]
+#: Media types a /predict body may have: JSON, or tensors in one safetensors body.
+ACCEPTED_REQUEST_TYPES = ["application/json", "application/vnd.safetensors"]
 
 #: (status, body) of a refused request.
 Refusal = Tuple[int, Dict[str, Any]]
@@ -43,7 +43,8 @@ def check_content_type(header: Optional[str]) -> Optional[Refusal]:
     if mime is not None and mime in ACCEPTED_REQUEST_TYPES:
         return None
     what = "the request has no content-type" if mime is None else f"the content-type {mime} is not supported"
-    return 415, {"error": f"{what}: send the body as JSON with the header 'content-type: application/json'",
+    return 415, {"error": f"{what}: send the body as JSON with the header 'content-type: application/json' "
+                          "(or tensors with 'content-type: application/vnd.safetensors')",
                  "detail": {"content_type": header, "accepted": ACCEPTED_REQUEST_TYPES}}
 
 

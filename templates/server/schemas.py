@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from codec import decode_tensor, encode_tensor, format_shape
+from codec import BinaryTensor, decode_tensor, encode_tensor, format_shape
 from errors import RequestError, is_integer, is_number, js_json
 from png import images_to_png_base64
 import sampler
@@ -87,9 +87,9 @@ def output_format(body: Mapping[str, Any]) -> str:
     v = body.get("output_format")
     if v is None or v == "array":
         return "array"
-    if v == "png":
-        return "png"
-    raise RequestError(400, f"'output_format' must be \"array\" or \"png\" (got {js_json(v)})")
+    if v in ("png", "safetensors"):
+        return v
+    raise RequestError(400, f"'output_format' must be \"array\", \"png\" or \"safetensors\" (got {js_json(v)})")
 
 
 def hp_int(hp: Mapping[str, Any], key: str, fallback: Optional[int] = None) -> int:
@@ -128,7 +128,14 @@ def image_batch_field(body: Mapping[str, Any], key: str, channels: int, pixel_ra
 
 
 def encode_images(images: np.ndarray, pixel_range: str, fmt: str) -> Any:
+    if fmt == "safetensors":
+        return BinaryTensor(np.asarray(images))
     return images_to_png_base64(images, pixel_range) if fmt == "png" else encode_tensor(images)
+
+
+def encode_output(a: np.ndarray, fmt: str) -> Any:
+    """An output as nested lists, or raw for a safetensors answer."""
+    return BinaryTensor(np.asarray(a)) if fmt == "safetensors" else encode_tensor(a)
 
 
 # ------------------------------------------------------------------------------- architectures
@@ -140,7 +147,7 @@ def vae(raw: Any, ctx: Context) -> dict:
     out = ctx.run({"x": x})
     fmt = output_format(body)
     return {"reconstruction": encode_images(out["reconstruction"], "[0,1]", fmt),
-            "mu": encode_tensor(out["mu"]), "log_var": encode_tensor(out["log_var"])}
+            "mu": encode_output(out["mu"], fmt), "log_var": encode_output(out["log_var"], fmt)}
 
 
 def vqvae2(raw: Any, ctx: Context) -> dict:
@@ -148,8 +155,9 @@ def vqvae2(raw: Any, ctx: Context) -> dict:
     channels = hp_int(ctx.hp, "channels", hp_int(ctx.hp, "in_channels", 3))
     x = image_batch_field(body, "x", channels, "[-1,1]", ctx.max_batch, multiple_of=16)
     out = ctx.run({"x": x})
-    return {"reconstruction": encode_images(out["reconstruction"], "[-1,1]", output_format(body)),
-            "commitment_loss": encode_tensor(out["commitment_loss"])}
+    fmt = output_format(body)
+    return {"reconstruction": encode_images(out["reconstruction"], "[-1,1]", fmt),
+            "commitment_loss": encode_output(out["commitment_loss"], fmt)}
 
 
 def _latent(body: Mapping[str, Any], latent_dim: int, max_batch: int) -> Tuple[np.ndarray, Optional[int]]:
@@ -293,8 +301,10 @@ def generic(raw: Any, ctx: Context) -> dict:
         t = decode_tensor(name, given[name], info["dtype"])
         _check_shape(info, list(t.shape), bindings, ctx.max_batch)
         feeds[name] = t
+    # "png" is accepted and answered as arrays (outputs are not known to be images).
+    fmt = output_format(raw)
     out = ctx.run(feeds)
-    return {"outputs": {o["name"]: encode_tensor(out[o["name"]]) for o in ctx.manifest.get("outputs") or []
+    return {"outputs": {o["name"]: encode_output(out[o["name"]], fmt) for o in ctx.manifest.get("outputs") or []
                         if o["name"] in out}}
 
 

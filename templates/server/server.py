@@ -1,9 +1,10 @@
 """Frameworm Deploy's generated model server (DESIGN §5): the same HTTP contract as the
 embedded runtime's stable endpoint (main/serving/stable-endpoint.ts).
 
-    POST /predict   per-architecture JSON (schemas.py); 400/413 for bad requests, 415 unless
-                    the content-type is application/json, 503 before the model is ready, 504
-                    after FRAMEWORM_REQUEST_TIMEOUT_MS
+    POST /predict   per-architecture JSON (schemas.py), or a safetensors body / answer
+                    (tensor_body.py); 400/413 for bad requests, 415 unless the content-type is
+                    application/json or application/vnd.safetensors, 503 before the model is
+                    ready, 504 after FRAMEWORM_REQUEST_TIMEOUT_MS
     GET  /health    200 while the process lives
     GET  /ready     503 until the model is loaded and warmed, then 200
     GET  /metrics   JSON, or Prometheus text (?format=prometheus or Accept: text/plain)
@@ -42,9 +43,10 @@ from fastapi.responses import Response  # noqa: E402
 
 from errors import RequestError, ServerFault  # noqa: E402
 from metrics import PROMETHEUS_CONTENT_TYPE, LatencyRecorder, to_prometheus  # noqa: E402
-from request_checks import check_content_type, check_json_depth  # noqa: E402
+from request_checks import check_content_type, check_json_depth, media_type  # noqa: E402
 from runtime import load_runtime, warmup_feeds  # noqa: E402
 from schemas import SCHEMAS, Context  # noqa: E402
+from tensor_body import MEDIA_TYPE, apply_accept, decode_request, encode_answer, is_tensor_answer  # noqa: E402
 
 
 def _env_int(key: str, default: int) -> int:
@@ -154,16 +156,23 @@ async def _predict(request: Request) -> Response:
             detail["content_length"] = err.seen
         return _json(413, {"error": f"request body is too large: the limit is {MAX_BODY} bytes", "detail": detail},
                      {"connection": "close"})
-    if not raw:
-        return _json(400, {"error": "request body is not valid JSON: the body is empty"})
-    # Before parsing: json.loads recurses, and a body nested thousands deep is a RecursionError.
-    refused = check_json_depth(raw)
-    if refused:
-        return _json(*refused)
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as err:
-        return _json(400, {"error": f"request body is not valid JSON: {err}"})
+    if media_type(request.headers.get("content-type")) == MEDIA_TYPE:
+        try:
+            body = decode_request(raw, MODEL_TYPE)
+        except RequestError as err:
+            return _json(err.status, {"error": err.message, "detail": err.detail})
+    else:
+        if not raw:
+            return _json(400, {"error": "request body is not valid JSON: the body is empty"})
+        # Before parsing: json.loads recurses, and a body nested thousands deep is a RecursionError.
+        refused = check_json_depth(raw)
+        if refused:
+            return _json(*refused)
+        try:
+            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as err:
+            return _json(400, {"error": f"request body is not valid JSON: {err}"})
+    body = apply_accept(body, request.headers.get("accept"))
     if state["ctx"] is None:
         return _json(503, {"error": "no model is loaded" if state["error"] is None
                            else f"the model failed to load: {state['error']}"})
@@ -173,6 +182,9 @@ async def _predict(request: Request) -> Response:
     cancelled = threading.Event()
     try:
         result = await asyncio.wait_for(loop.run_in_executor(executor, _predict_sync, body, cancelled), TIMEOUT_MS / 1000)
+        if is_tensor_answer(result):
+            return Response(encode_answer(result), status_code=200, media_type=MEDIA_TYPE,
+                            headers={"cache-control": "no-store"})
         return _json(200, result)
     except asyncio.TimeoutError:
         cancelled.set()

@@ -246,14 +246,16 @@ def test_content_type_must_be_application_json(cfg_server: Server) -> None:
     status, answer = cfg_server.post(body, {})
     assert status == 415
     assert answer == {"error": "the request has no content-type: send the body as JSON with the header "
-                               "'content-type: application/json'",
-                      "detail": {"content_type": None, "accepted": ["application/json"]}}
+                               "'content-type: application/json' (or tensors with 'content-type: "
+                               "application/vnd.safetensors')",
+                      "detail": {"content_type": None, "accepted": ["application/json", "application/vnd.safetensors"]}}
     for mime in ("text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
                  "multipart/form-data; boundary=x", "application/jsonp"):
         status, answer = cfg_server.post(body, {"content-type": mime})
         assert status == 415, mime
         assert answer["error"] == (f"the content-type {mime.split(';')[0]} is not supported: send the body as JSON "
-                                   "with the header 'content-type: application/json'")
+                                   "with the header 'content-type: application/json' (or tensors with "
+                                   "'content-type: application/vnd.safetensors')")
     assert cfg_server.post(_nested(50_000).encode(), {})[0] == 415
     for mime in ("application/json", "application/json; charset=utf-8", "Application/JSON"):
         assert cfg_server.post(body, {"content-type": mime})[0] == 200, mime

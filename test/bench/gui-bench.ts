@@ -43,6 +43,8 @@ export interface GuiBenchOptions {
   readonly deployments?: number;
   /** Requests per second sent to each deployment during the chart measurement (default 4). */
   readonly ratePerDeployment?: number;
+  /** Writes a CPU profile of the charts-shown seconds here (env FW_GUI_BENCH_PROFILE when run alone). */
+  readonly profileTo?: string;
 }
 
 const PORT_BASE = 44_610;
@@ -190,14 +192,28 @@ async function mainThreadMeter(page: Page): Promise<{ read(): Promise<Record<str
   };
 }
 
-/** Main-thread time per second over `seconds`: all tasks, script, layout + style (ms). */
-async function measureMainThread(page: Page, seconds: number): Promise<{ task: number; script: number; layout: number; seconds: number }> {
+/**
+ * Main-thread time per second over `seconds`: all tasks, script, layout + style (ms). With
+ * `profileTo`, a V8 CPU profile of the same seconds is written there (open it in DevTools'
+ * Performance panel, or sum self time per function) — to see where the time goes, not counted.
+ */
+async function measureMainThread(page: Page, seconds: number, profileTo?: string): Promise<{ task: number; script: number; layout: number; seconds: number }> {
   const meter = await mainThreadMeter(page);
+  const profiler = profileTo ? await page.context().newCDPSession(page) : null;
+  if (profiler) {
+    await profiler.send('Profiler.enable');
+    await profiler.send('Profiler.start');
+  }
   const m0 = await meter.read();
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const m1 = await meter.read();
   await meter.close();
+  if (profiler && profileTo) {
+    const { profile } = await profiler.send('Profiler.stop');
+    fs.writeFileSync(profileTo, JSON.stringify(profile));
+    await profiler.detach();
+  }
   const took = (performance.now() - t0) / 1000;
   const perSecond = (key: string): number => (((m1[key] ?? 0) - (m0[key] ?? 0)) * 1000) / took;
   return { task: perSecond('TaskDuration'), script: perSecond('ScriptDuration'), layout: perSecond('LayoutDuration') + perSecond('RecalcStyleDuration'), seconds: took };
@@ -254,7 +270,7 @@ export async function runGuiBench(options: GuiBenchOptions = {}): Promise<BenchR
     paced = new PacedLoad(endpoints, rate);
     await page.getByRole('img', { name: /^Request rate of m0: \d/ }).waitFor({ timeout: 60_000 });
     const longBefore = (await page.evaluate('window.__fwProbes.longTasks')) as number;
-    const charts = await measureMainThread(page, chartSeconds);
+    const charts = await measureMainThread(page, chartSeconds, options.profileTo);
     const longAfter = (await page.evaluate('window.__fwProbes.longTasks')) as number;
     rows.push({ metric: `main thread per 1 Hz update, ${count} deployments × ${rate} req/s, charts shown (all page tasks)`, value: charts.task, unit: 'ms', target: '≤ 4', pass: charts.task <= 4 });
     rows.push({ metric: '… of which script', value: charts.script, unit: 'ms', target: null, pass: null });
@@ -279,6 +295,6 @@ export async function runGuiBench(options: GuiBenchOptions = {}): Promise<BenchR
 const entry = process.argv[1];
 if (entry && import.meta.url === pathToFileURL(path.resolve(entry)).href) {
   const t0 = performance.now();
-  console.log(formatBenchTable(await runGuiBench()));
+  console.log(formatBenchTable(await runGuiBench({ profileTo: process.env['FW_GUI_BENCH_PROFILE'] || undefined })));
   console.log(`\n${os.cpus().length} CPUs, Node ${process.version}, Chromium (Debian); took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

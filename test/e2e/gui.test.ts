@@ -6,8 +6,10 @@
  * One walk, step by step (the steps share the page, so they run in order): open the printed URL
  * (token → cookie) → empty state → drop a checkpoint → inspection card → deploy with progress →
  * second version (staging) → promote with confirmation → manual rollback → the live chart moves
- * under a bounded load → a latency drill makes the watcher roll back on its own (timeline, one
- * Slack message) → no traffic shows "inconclusive" → a bad checkpoint shows a clear error → a
+ * under a bounded load → a latency drill makes the watcher roll back on its own (timeline, toast,
+ * one Slack message) → no traffic shows "inconclusive" → try-it renders pictures → the drift panel
+ * draws its histograms (light and dark) → settings save a
+ * threshold and "send test" reaches the receiver → a bad checkpoint shows a clear error → a
  * keyboard walk. No uncaught page error; console errors only in the step that provokes them.
  * A screenshot of each step goes to test-artifacts/gui/.
  *
@@ -210,7 +212,7 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     const effect = await confirmDialog(`Roll back to this: ${NAME} v1`, 'e2e: manual rollback');
     expect(effect).toMatch(/^rolls back: v1 → production, v2 → archived/);
     await expect.poll(productionShown).toBe('v1');
-    await timelineEntries('rollback').filter({ hasText: 'actor=gui' }).first().waitFor();
+    await timelineEntries('rollback').filter({ hasText: 'Rolled back v2 → v1 by gui' }).first().waitFor();
     await screenshot('manual-rollback', timelineEntries('rollback'));
   }, STEP_TIMEOUT_MS);
 
@@ -232,7 +234,7 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     await screenshot('live-chart', latency);
   }, STEP_TIMEOUT_MS);
 
-  it('a latency drill makes the watcher roll back on its own: timeline, banner, one Slack message', async () => {
+  it('a latency drill makes the watcher roll back on its own: timeline, toast, banner, one Slack message', async () => {
     step = 'drill';
     const before = lastEventId(ws, NAME);
     // The manual rollback before this one was alerted too: count from here.
@@ -244,9 +246,15 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     await screenshot('drill-running', page.getByRole('status').filter({ hasText: 'Fault drill running' }));
     const rolled: GuardEvent = await waitForEvent(ws, NAME, 'the automatic rollback', (e) => e.event === 'rollback' && e.actor === 'watcher', before, STEP_BOUND_MS);
     expect(rolled).toMatchObject({ from_version: 'v1', to_version: 'v2', success: true });
-    const entry = timelineEntries('rollback').filter({ hasText: 'actor=watcher' });
+    const entry = timelineEntries('rollback').filter({ hasText: 'by the watcher' });
     await entry.first().waitFor();
-    expect(await entry.first().textContent()).toContain('from_version=v1 to_version=v2');
+    expect(await entry.first().textContent()).toContain('Rolled back v1 → v2 by the watcher');
+    // The toast of the same event: it names the model and says what happened, with a way to open it.
+    const toast = page.getByRole('region', { name: 'Notifications' }).getByRole('status').filter({ hasText: `Rollback: ${NAME}` });
+    await toast.first().waitFor();
+    expect(await toast.first().textContent()).toContain('Rolled back v1 → v2 by the watcher');
+    expect(await toast.first().getByRole('button', { name: `Open ${NAME}` }).count()).toBe(1);
+    await screenshot('rollback-toast', toast);
     await expect.poll(productionShown).toBe('v2');
     // The receiver's message: wait until the outbox has delivered every alert it holds.
     await waitFor('the Slack alert', () => (receiver.requests.length > slackBefore ? true : null), STEP_BOUND_MS);
@@ -269,6 +277,76 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     const verdicts = page.getByRole('list', { name: 'Last verdicts, newest first' });
     await verdicts.getByText('inconclusive (too few requests)').first().waitFor();
     await screenshot('inconclusive', verdicts);
+  }, STEP_TIMEOUT_MS);
+
+  it('try-it generates pictures from the production version, with a copyable curl command', async () => {
+    step = 'try-it';
+    const panel = page.getByRole('region', { name: 'Try it' });
+    const form = panel.getByRole('form', { name: `Try ${NAME}` });
+    await form.waitFor();
+    await form.getByLabel('Batch size').fill('2');
+    await form.getByLabel('Seed').fill('7');
+    await form.getByRole('button', { name: 'Generate' }).click();
+    const pictures = panel.getByRole('figure', { name: `Results of ${NAME}` }).getByRole('img');
+    await pictures.first().waitFor({ timeout: STEP_BOUND_MS });
+    expect(await pictures.count()).toBe(2);
+    expect(await pictures.first().getAttribute('alt')).toBe(`Result 1 of 2 from ${NAME} v2`);
+    // Real decoded PNGs (the compat DCGAN makes 32×32 or 64×64 images), not broken images.
+    const sizes = await pictures.evaluateAll((imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth));
+    expect(sizes.every((w) => w >= 16)).toBe(true);
+    const curl = (await panel.locator('pre code').textContent()) ?? '';
+    expect(curl).toMatch(new RegExp(`^curl -s -X POST 'http://127\\.0\\.0\\.1:\\d+/predict' -H 'content-type: application/json' -d '\\{"batch_size":2,"seed":7,"output_format":"png"\\}'$`));
+    expect(await panel.getByRole('button', { name: 'Copy curl command' }).count()).toBe(1);
+    await screenshot('try-it', panel.getByRole('figure', { name: `Results of ${NAME}` }));
+  }, STEP_TIMEOUT_MS);
+
+  it('the drift panel shows the reference and its histograms (in the dark theme too)', async () => {
+    step = 'drift';
+    const panel = page.getByRole('region', { name: 'Drift' });
+    // The load above was sampled: the reference (complete or still filling) has rows.
+    await expect.poll(() => panel.textContent(), { timeout: STEP_BOUND_MS }).toMatch(/Reference: .+, [1-9]\d* rows/);
+    await panel.getByRole('button', { name: /^Show reference/ }).click();
+    const figures = panel.getByRole('img', { name: /: reference \(bars\)/ });
+    await figures.first().waitFor();
+    expect(await figures.count()).toBeGreaterThan(0);
+    await screenshot('drift-panel', figures.first());
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+    await screenshot('drift-panel-dark', figures.first());
+    await page.getByRole('button', { name: 'Switch to light theme' }).click();
+  }, STEP_TIMEOUT_MS);
+
+  it('settings save a threshold through the config schema, and "send test" reaches the Slack receiver', async () => {
+    step = 'settings';
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    const form = page.getByRole('form', { name: 'Watcher settings' });
+    // The URL is write-only: the page knows that one is set, never which.
+    expect(await page.getByRole('main').textContent()).toContain('A webhook URL is set (in the config file)');
+    expect(await page.content()).not.toContain(receiver.secretPath);
+    const threshold = form.getByLabel('Latency threshold (ms)');
+    expect(await threshold.inputValue()).toBe('100');
+    // A value the schema refuses is reported with its accepted form; nothing is written.
+    await form.getByLabel('Error-rate threshold (0–1)').fill('2');
+    await form.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('alert').filter({ hasText: 'deploy.error_rate_threshold must be a number from 0 to 1 (got 2)' }).waitFor();
+    await form.getByLabel('Error-rate threshold (0–1)').fill('0.1');
+    await threshold.fill('150');
+    await form.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved to configs/deploy_config.yaml' }).waitFor();
+    expect(fs.readFileSync(path.join(ws, 'configs/deploy_config.yaml'), 'utf8')).toMatch(/^ {2}latency_threshold_ms: 150$/m);
+    await screenshot('settings-saved');
+    // The test message is counted on its own: the drill's "exactly one message" stays about alerts.
+    const before = receiver.requests.length;
+    await form.getByRole('button', { name: 'Send test message' }).click();
+    await page.getByRole('status').filter({ hasText: /^Test message sent to Slack \(\d+ ms\)\.$/ }).waitFor();
+    const sent = receiver.requests.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.path).toBe(receiver.secretPath);
+    expect(sent[0]?.body.text).toMatch(/^Frameworm Deploy: test message: /);
+    await screenshot('settings-test-sent');
+    // Back to the model: its watcher card states the new rule.
+    await page.getByRole('navigation', { name: 'Models' }).getByRole('button', { name: new RegExp(`^health: [a-z ]+ ${NAME} v\\d+$`) }).click();
+    await expect.poll(() => page.getByRole('region', { name: 'Overview' }).textContent()).toContain('threshold 150 ms');
   }, STEP_TIMEOUT_MS);
 
   it('a file that is not a checkpoint is refused with a clear message', async () => {
@@ -309,6 +387,7 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     await screenshot('keyboard-walk');
     for (const wanted of [
       'link Skip to content',
+      'button Settings',
       'button Switch to dark theme',
       'button Import a checkpoint…',
       'button 5 m',
@@ -317,6 +396,9 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
       'button Lineage of v1',
       'checkbox Compare v1',
       'searchbox Search events',
+      'button Generate',
+      'button Copy curl command',
+      'spinbutton Seed',
     ]) {
       expect(reached, `Tab never reached ${wanted}; it reached: ${reached.join(' | ')}`).toContain(wanted);
     }
@@ -327,6 +409,6 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
   it('raised no uncaught page error, and console errors only where a step provoked them', () => {
     expect(pageErrors).toEqual([]);
     expect(consoleErrors.filter((c) => c.step !== 'bad-checkpoint')).toEqual([]);
-    expect(fs.readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png')).length).toBeGreaterThanOrEqual(14);
+    expect(fs.readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png')).length).toBeGreaterThanOrEqual(20);
   }, STEP_TIMEOUT_MS);
 });

@@ -9,7 +9,7 @@ import { imageRef } from '../../docker/image-names.js';
 import type { Registry, VersionRecord } from '../../registry/registry.js';
 import type { Backend } from '../../serving/backend.js';
 import type { Workspace } from '../../workspace/workspace.js';
-import { toFramewormError } from '../../common/errors.js';
+import { FramewormError, toFramewormError } from '../../common/errors.js';
 import type { DockerTarget } from '../docker-target.js';
 import type { DeploymentTarget, PrepareRequest, PreparedVersion, Progress } from './target.js';
 
@@ -22,7 +22,9 @@ export class DockerDeploymentTarget implements DeploymentTarget {
     readonly docker: DockerTarget,
   ) {}
 
-  validate(_args: DeployStartArgs): void {}
+  validate(args: DeployStartArgs): void {
+    if (args.replicas !== undefined) throw new FramewormError('E_USAGE', '--replicas applies to --target swarm only');
+  }
 
   /** A dead daemon is reported before anything is exported or built. */
   async preflight(): Promise<void> {

@@ -27,6 +27,7 @@ export class EmbeddedTarget implements DeploymentTarget {
 
   validate(args: DeployStartArgs): void {
     if (args.baseImage !== undefined) throw new FramewormError('E_USAGE', '--base-image applies to the docker target only (add --build-docker)');
+    if (args.replicas !== undefined) throw new FramewormError('E_USAGE', '--replicas applies to --target swarm only');
   }
 
   async preflight(): Promise<void> {}
@@ -71,6 +72,8 @@ export class EmbeddedTarget implements DeploymentTarget {
       // Two workers by default: requests overlap inference and encoding their answers.
       workers: this.config.inference_workers ?? Math.min(2, os.availableParallelism()),
       maxBatchSize: this.config.max_batch_size,
+      batching: { enabled: this.config.batching.enabled, maxRows: this.config.batching.max_rows, maxDelayMs: this.config.batching.max_delay_ms },
+      requestTimeoutMs: this.config.request_timeout_ms,
       model: { hyperParameters: manifest.hyper_parameters, ...(manifest.schedule ? { schedule: manifest.schedule } : {}) },
       ...(type === 'generic' ? {} : { warmupDims: warmupDims(manifest) }),
     });

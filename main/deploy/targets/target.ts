@@ -4,7 +4,7 @@
  * switch the stable endpoint) and never branches on the target itself. A version whose target
  * has no implementation here fails clearly and is never served by another target.
  */
-import type { ContainerStateView, DeployStartArgs, ProgressEvent } from '../../../preload/contract.js';
+import type { ContainerStateView, DeployStartArgs, ProgressEvent, ScaleResult, SwarmStateView } from '../../../preload/contract.js';
 import { FramewormError } from '../../common/errors.js';
 import { TARGETS, type ModelType, type Target } from '../../common/types.js';
 import type { Artifacts, LineageInput, VersionRecord } from '../../registry/registry.js';
@@ -58,6 +58,30 @@ export interface DeploymentTarget {
    * (model, version) the registry knows; `hasProduction` whether any production version runs here.
    */
   cleanUp(isRegistered: (model: string, version: string) => boolean, hasProduction: boolean, log: (line: string) => void): Promise<void>;
+  /**
+   * True where every version of a deployment runs in one shared unit (a Swarm service updated in
+   * place): a version leaving production cannot stay loaded as a warm standby.
+   */
+  readonly sharesServing?: boolean;
+  /** Changes how many replicas serve `backend`'s version (targets that replicate: swarm). */
+  scale?(backend: Backend, replicas: number, progress: Progress): Promise<Omit<ScaleResult, 'name'>>;
+  /** More target-specific state for `deploy status` (the swarm service and its tasks). */
+  details?(backend: Backend): Promise<{ swarm?: SwarmStateView | null }>;
+}
+
+/**
+ * `detail.kind` of the error a target throws when the platform itself rolled an update back
+ * (the new version never became healthy): the deployment manager records it as a failed
+ * promotion, and the previous version keeps serving.
+ */
+export const ROLLED_BACK_UPDATE = 'rolled_back_update';
+
+/** The reason of a rolled-back update, or null for any other error. */
+export function rolledBackReason(err: unknown): string | null {
+  const detail = err && typeof err === 'object' ? (err as { detail?: unknown }).detail : undefined;
+  if (!detail || typeof detail !== 'object') return null;
+  const d = detail as { kind?: unknown; reason?: unknown };
+  return d.kind === ROLLED_BACK_UPDATE && typeof d.reason === 'string' ? d.reason : null;
 }
 
 /** The targets of one control plane, by kind. */

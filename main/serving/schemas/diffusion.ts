@@ -11,7 +11,7 @@ import { sampleCfg, sampleDdpm, type CfgSchedule, type DdpmSchedule, type EpsNet
 import { SamplerInputError } from '../../sampling/errors.js';
 import type { InferenceRunner } from '../model-session.js';
 import { boundedNumberField, encodeImages, float32Feed, hpInt, intField, outputFormat, requestObject, seedField, type Body } from './fields.js';
-import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
+import { RequestError, type InferenceSchema, type SamplingCost, type SchemaContext } from './types.js';
 
 const DEFAULT_GUIDANCE = 3;
 /**
@@ -52,9 +52,10 @@ function imageShape(ctx: SchemaContext, batch: number): [number, number, number,
  * caller gives up, and maps the sampler's own validation errors to 400s (normally caught earlier
  * by the fields).
  */
-async function sampling<T>(ctx: SchemaContext, work: () => Promise<T>): Promise<T> {
+async function sampling<T>(ctx: SchemaContext, cost: SamplingCost, work: (runner: InferenceRunner) => Promise<T>): Promise<T> {
   try {
-    return ctx.sampling ? await ctx.sampling.run(work, ctx.signal) : await work();
+    // A continuous batch hands its shared runner; otherwise the request calls the session itself.
+    return ctx.sampling ? await ctx.sampling.run((runner) => work(runner ?? ctx.session), ctx.signal, cost) : await work(ctx.session);
   } catch (err) {
     if (err instanceof SamplerInputError) throw new RequestError(400, err.message, err.detail);
     throw err;
@@ -77,7 +78,7 @@ export const ddpmSchema: InferenceSchema = {
     const seed = seedField(body);
     const format = outputFormat(body);
     const signal = ctx.signal;
-    const result = await sampling(ctx, () => sampleDdpm({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed, ...(signal ? { signal } : {}) }));
+    const result = await sampling(ctx, { rows: batch, steps: numSteps }, (runner) => sampleDdpm({ eps: epsNetwork(runner), schedule, shape: imageShape(ctx, batch), numSteps, seed, ...(signal ? { signal } : {}) }));
     return { images: encodeImages({ dtype: 'float32', dims: result.dims, data: result.images }, '[-1,1]', format), seed, num_steps: numSteps };
   },
 };
@@ -125,8 +126,10 @@ export const cfgDdpmSchema: InferenceSchema = {
     const seed = seedField(body);
     const format = outputFormat(body);
     const signal = ctx.signal;
-    const result = await sampling(ctx, () =>
-      sampleCfg({ eps: epsNetwork(ctx.session), schedule, shape: imageShape(ctx, batch), numSteps, seed, classLabels: labels, numClasses, guidanceScale, ...(signal ? { signal } : {}) }),
+    // A guided request's ε calls carry 2B rows (conditional + unconditional), as sampleCfg makes them.
+    const guided = Math.fround(guidanceScale) !== 0 && labels.some((l) => l !== null);
+    const result = await sampling(ctx, { rows: guided ? 2 * batch : batch, steps: numSteps }, (runner) =>
+      sampleCfg({ eps: epsNetwork(runner), schedule, shape: imageShape(ctx, batch), numSteps, seed, classLabels: labels, numClasses, guidanceScale, ...(signal ? { signal } : {}) }),
     );
     return {
       images: encodeImages({ dtype: 'float32', dims: result.dims, data: result.images }, '[-1,1]', format),

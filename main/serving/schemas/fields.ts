@@ -7,7 +7,7 @@ import type { PixelRange } from '../../sampling/png.js';
 import { imagesToPngBase64 } from '../../sampling/png.js';
 import { JsonText } from '../json-text.js';
 import type { OutputEncoding, RunOutput, TensorValue } from '../tensor-types.js';
-import { decodeTensor, encodeTensor, formatShape } from './tensor-codec.js';
+import { BinaryTensor, decodeTensor, encodeTensor, formatShape } from './tensor-codec.js';
 import { RequestError } from './types.js';
 
 export type Body = Readonly<Record<string, unknown>>;
@@ -58,13 +58,18 @@ export function seedField(body: Body): number {
   return intField(body, 'seed', 0, MAX_SEED, 0);
 }
 
-export type OutputFormat = 'array' | 'png';
+/** How outputs are answered: nested arrays, base64 PNGs (images only), or one safetensors body. */
+export type OutputFormat = 'array' | 'png' | 'safetensors';
 
+/**
+ * The request's `output_format`. The stable endpoint sets it to "safetensors" when the client
+ * asked for that type in `Accept` and the body did not say.
+ */
 export function outputFormat(body: Body): OutputFormat {
   const v = body['output_format'];
   if (v === undefined || v === null || v === 'array') return 'array';
-  if (v === 'png') return 'png';
-  throw new RequestError(400, `'output_format' must be "array" or "png" (got ${JSON.stringify(v)})`);
+  if (v === 'png' || v === 'safetensors') return v;
+  throw new RequestError(400, `'output_format' must be "array", "png" or "safetensors" (got ${JSON.stringify(v)})`);
 }
 
 /** A hyper-parameter the export recorded, as a positive integer. */
@@ -108,15 +113,29 @@ export function imageBatchField(
   return t;
 }
 
-/** Images as nested arrays or base64 PNGs; the worker's text when it made it (see imageEncoding). */
+/** Images as nested arrays, base64 PNGs or raw (safetensors); the worker's text when it made it (see imageEncoding). */
 export function encodeImages(t: RunOutput, range: PixelRange, format: OutputFormat): unknown {
+  if (format === 'safetensors') return binaryOutput(t);
   if (t.encoded !== undefined) return new JsonText(t.encoded);
   return format === 'png' ? imagesToPngBase64(t.data as Float32Array, t.dims, range) : encodeTensor(t);
 }
 
-/** An output as nested arrays; the worker's text when it made it. */
-export function encodeOutput(t: RunOutput): unknown {
+/** An output as nested arrays (the worker's text when it made it), or raw for a safetensors answer. */
+export function encodeOutput(t: RunOutput, format: OutputFormat = 'array'): unknown {
+  if (format === 'safetensors') return binaryOutput(t);
   return t.encoded !== undefined ? new JsonText(t.encoded) : encodeTensor(t);
+}
+
+function binaryOutput(t: RunOutput): BinaryTensor {
+  return new BinaryTensor({ dtype: t.dtype, dims: t.dims, data: t.data });
+}
+
+/**
+ * The outputs the worker should also encode as text (see OutputEncoding); none for a
+ * safetensors answer, whose bytes are the tensors themselves.
+ */
+export function workerEncodings(format: OutputFormat, encodings: Readonly<Record<string, OutputEncoding>>): Readonly<Record<string, OutputEncoding>> | undefined {
+  return format === 'safetensors' ? undefined : encodings;
 }
 
 /** The worker-side encoding matching encodeImages(…, range, format). */

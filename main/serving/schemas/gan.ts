@@ -6,7 +6,7 @@ import type { ModelType } from '../../common/types.js';
 import { gaussianTensor, INITIAL_NOISE_STREAM } from '../../sampling/noise.js';
 import type { TensorValue } from '../tensor-types.js';
 import { decodeTensor, formatShape } from './tensor-codec.js';
-import { encodeImages, hpInt, imageEncoding, intField, outputFormat, requestObject, seedField } from './fields.js';
+import { encodeImages, hpInt, imageEncoding, intField, outputFormat, requestObject, seedField, workerEncodings } from './fields.js';
 import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
 
 /**
@@ -45,7 +45,7 @@ function ganSchema(type: ModelType): InferenceSchema {
       const body = requestObject(raw, ['z', 'batch_size', 'seed', 'output_format']);
       const format = outputFormat(body);
       const { z, seed } = latentFrom(body, hpInt(ctx.model.hyperParameters, 'latent_dim'), ctx.limits.maxBatchSize);
-      const out = await ctx.session.run({ z }, { images: imageEncoding('[-1,1]', format) });
+      const out = await ctx.session.run({ z }, workerEncodings(format, { images: imageEncoding('[-1,1]', format) }));
       return { images: encodeImages(out['images']!, '[-1,1]', format), ...(seed === null ? {} : { seed }) };
     },
   };

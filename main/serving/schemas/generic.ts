@@ -8,7 +8,7 @@
 import { FramewormError } from '../../common/errors.js';
 import { isTensorDtype, type TensorInfo, type TensorValue } from '../tensor-types.js';
 import { decodeTensor, formatShape } from './tensor-codec.js';
-import { encodeOutput } from './fields.js';
+import { encodeOutput, outputFormat, workerEncodings, type Body } from './fields.js';
 import { RequestError, type InferenceSchema, type SchemaContext } from './types.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -94,12 +94,14 @@ export const genericSchema: InferenceSchema = {
   type: 'generic',
   async handle(body: unknown, ctx: SchemaContext): Promise<object> {
     const feeds = decodeGenericInputs(body, ctx.session.io.inputs, ctx.limits.maxBatchSize);
-    const result = await ctx.session.run(feeds, Object.fromEntries(ctx.session.io.outputs.map((o) => [o.name, 'json' as const])));
+    // "png" is accepted and answered as arrays (outputs are not known to be images).
+    const format = outputFormat(body as Body);
+    const result = await ctx.session.run(feeds, workerEncodings(format, Object.fromEntries(ctx.session.io.outputs.map((o) => [o.name, 'json' as const]))));
     const outputs: Record<string, unknown> = {};
     // Graph order, not the worker's object order, so clients see a stable layout.
     for (const info of ctx.session.io.outputs) {
       const t = result[info.name];
-      if (t) outputs[info.name] = encodeOutput(t);
+      if (t) outputs[info.name] = encodeOutput(t, format);
     }
     return { outputs };
   },

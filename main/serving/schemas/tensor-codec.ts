@@ -87,10 +87,26 @@ function converter(dtype: TensorDtype): Convert {
 }
 
 /**
+ * A tensor that travels as binary (a safetensors body) instead of nested arrays: in a request,
+ * where a field's nested array would be; in an answer, where the stable endpoint should write
+ * raw tensor bytes. Serialised by JSON.stringify it becomes the nested arrays it stands for.
+ */
+export class BinaryTensor {
+  constructor(readonly tensor: TensorValue) {}
+
+  toJSON(): unknown {
+    return encodeTensor(this.tensor);
+  }
+}
+
+/**
  * Decodes input `name` from nested arrays into a flat tensor of `dtype`, checking that the
  * array is rectangular and every element fits the dtype. Throws RequestError(400) otherwise.
+ * A {@link BinaryTensor} (from a safetensors body) is checked the same way: its dtype must be
+ * `dtype` and its elements must be finite where nested arrays would have to be.
  */
 export function decodeTensor(name: string, value: unknown, dtype: TensorDtype): TensorValue {
+  if (value instanceof BinaryTensor) return checkBinary(name, value.tensor, dtype);
   const dims = shapeOf(value);
   const n = dims.reduce((a, b) => a * b, 1);
   const data = allocate(dtype, n);
@@ -143,6 +159,27 @@ export function decodeTensor(name: string, value: unknown, dtype: TensorDtype): 
     walk(value, 0);
   }
   return { dtype, dims, data };
+}
+
+/** A binary input as the graph needs it: same dtype, finite floats, 0/1 booleans. */
+function checkBinary(name: string, t: TensorValue, dtype: TensorDtype): TensorValue {
+  if (t.dtype !== dtype) {
+    throw new RequestError(400, `input '${name}' has dtype ${t.dtype} in the safetensors body, the model expects ${dtype}`, { input: name, expected: dtype, got: t.dtype });
+  }
+  const bad = (i: number, why: string): never => {
+    throw new RequestError(400, `input '${name}' must contain ${dtype} values: element ${i} is ${why}`, { input: name, at: i, expected: dtype });
+  };
+  if (dtype === 'float32' || dtype === 'float64') {
+    const d = t.data as Float32Array | Float64Array;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) bad(i, `${d[i]}, not a finite number`);
+  } else if (dtype === 'float16') {
+    const d = t.data as Uint16Array;
+    for (let i = 0; i < d.length; i++) if ((d[i]! & 0x7c00) === 0x7c00) bad(i, `${fromHalfBits(d[i]!)}, not a finite number`);
+  } else if (dtype === 'bool') {
+    const d = t.data as Uint8Array;
+    for (let i = 0; i < d.length; i++) if (d[i]! > 1) bad(i, `the byte ${d[i]}, not 0 or 1`);
+  }
+  return t;
 }
 
 /** Encodes a flat tensor as nested arrays (bool → booleans, 64-bit ints → numbers, float16 → numbers). */

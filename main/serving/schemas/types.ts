@@ -2,7 +2,6 @@
  * The contract between the HTTP layer and per-architecture request handling.
  */
 import type { ModelType } from '../../common/types.js';
-import type { FifoGate } from '../fifo-gate.js';
 import type { InferenceRunner } from '../model-session.js';
 
 /** A 4xx answer: the request is wrong, not the server. Never counts toward the error rate. */
@@ -38,9 +37,28 @@ export interface SchemaContext {
   readonly signal?: AbortSignal;
   /**
    * First-come-first-served admission for many-step work (diffusion sampling), shared by the
-   * requests of one deployment so that under overload the earliest finish (see FifoGate).
+   * requests of one deployment so that under overload the earliest finish (see FifoGate, and
+   * SamplingGate for continuous batching).
    */
-  readonly sampling?: FifoGate;
+  readonly sampling?: SamplingAdmission;
+}
+
+/** What one sampling request costs: rows per ε call (2B for guided CFG) and ε calls. */
+export interface SamplingCost {
+  readonly rows: number;
+  readonly steps: number;
+}
+
+/**
+ * Admits sampling work in arrival order. `work` gets the runner its ε calls must go through
+ * (a continuous batch shared with other requests), or null to use the session directly.
+ * Rejects without running `work` when the signal aborts while waiting, or when the request
+ * cannot finish before its deadline (OverloadedError, a 503).
+ */
+export interface SamplingAdmission {
+  readonly active: number;
+  readonly waiting: number;
+  run<T>(work: (runner: InferenceRunner | null) => Promise<T>, signal: AbortSignal | undefined, cost: SamplingCost): Promise<T>;
 }
 
 /**

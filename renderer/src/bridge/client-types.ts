@@ -25,6 +25,11 @@ export interface RendererClient extends ControlPlaneClient {
    * upload (then the server's temporary path) in web mode.
    */
   importFile(file: File): Promise<string>;
+  /**
+   * Subscribes to the shell asking the page to show a model (a notification or tray click);
+   * absent where there is no shell (web mode).
+   */
+  onNavigate?(fn: (target: { readonly model: string }) => void): () => void;
 }
 
 /** An error that crossed the contract, rethrown with its code and detail. */

@@ -10,6 +10,8 @@ import { ClientError, type ConnectionState, type PushListener, type RendererClie
 export interface PreloadApi extends RendererBridge {
   /** `webUtils.getPathForFile(file)`: '' for files that are not on disk. */
   pathForFile?(file: File): string;
+  /** The shell's "show this model" (notification or tray click); returns the unsubscribe. */
+  onNavigate?(listener: (target: { readonly model: string }) => void): () => void;
 }
 
 declare global {
@@ -35,6 +37,10 @@ export class ElectronClient implements RendererClient {
   onConnection(fn: (state: ConnectionState) => void): () => void {
     fn('open');
     return () => undefined;
+  }
+
+  onNavigate(fn: (target: { readonly model: string }) => void): () => void {
+    return this.api.onNavigate?.(fn) ?? (() => undefined);
   }
 
   async importFile(file: File): Promise<string> {

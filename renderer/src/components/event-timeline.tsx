@@ -1,21 +1,16 @@
-/** A model's event timeline, newest first, with category filters and a text search. */
+/**
+ * A model's event timeline, newest first, with category filters and a text search: each event
+ * as a sentence (its raw fields in the tooltip).
+ */
 import { useMemo, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import type { EventView } from '../../../preload/contract';
+import { describeEvent, eventFields } from '../domain/event-sentences';
 import { formatTime } from '../domain/format';
 import { useStores } from '../stores/app-stores';
 import { categoryOf, EVENT_CATEGORIES, filterEvents } from '../stores/events-store';
 
 const NO_EVENTS: readonly EventView[] = [];
-const ENVELOPE = new Set(['id', 'ts', 'model', 'event']);
-
-/** The event's own fields in one line: "version=v2 verdict=breach p95_ms=312". */
-function summary(e: EventView): string {
-  return Object.entries(e)
-    .filter(([k, v]) => !ENVELOPE.has(k) && v !== null && v !== undefined && typeof v !== 'object')
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(' ');
-}
 
 export function EventTimeline({ name, limit = 200 }: { readonly name: string; readonly limit?: number }): ReactNode {
   const { events } = useStores();
@@ -41,7 +36,7 @@ export function EventTimeline({ name, limit = 200 }: { readonly name: string; re
       <ol className="timeline" aria-label={`Events of ${name}, newest first`}>
         {shown.map((e, i) => (
           <li key={e.id ?? `${e.ts}-${i}`} className={`event cat-${categoryOf(e.event)}`}>
-            <time dateTime={e.ts}>{formatTime(e.ts)}</time> <strong>{e.event}</strong> <span className="muted">{summary(e)}</span>
+            <time dateTime={e.ts}>{formatTime(e.ts)}</time> <strong>{e.event}</strong> <span title={eventFields(e)}>{describeEvent(e)}</span>
           </li>
         ))}
       </ol>

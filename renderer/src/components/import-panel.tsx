@@ -3,7 +3,7 @@
  * options → per-step progress with Cancel. The flow's state lives in the import store, so a
  * deploy keeps going (and stays visible) when the user looks at another model meanwhile.
  */
-import { useId, type ReactNode } from 'react';
+import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import type { TargetName } from '../../../preload/contract';
 import { formatBytes, formatCount, shortHash } from '../domain/format';
@@ -125,6 +125,23 @@ function DeployForm(): ReactNode {
   );
 }
 
+/** The docker build's output as it streams, kept scrolled to its end. */
+function BuildLog({ lines }: { readonly lines: readonly string[] }): ReactNode {
+  const ref = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [lines]);
+  return (
+    <div className="build-log">
+      <h3>Build log ({lines.length} lines)</h3>
+      <pre ref={ref} className="log" role="log" aria-label="Docker build log" tabIndex={0}>
+        {lines.join('\n')}
+      </pre>
+    </div>
+  );
+}
+
 function DeployProgress(): ReactNode {
   const { importer } = useStores();
   const steps = useStore(importer, (s) => s.steps);
@@ -132,6 +149,7 @@ function DeployProgress(): ReactNode {
   const taskId = useStore(importer, (s) => s.taskId);
   const cancelRequested = useStore(importer, (s) => s.cancelRequested);
   const result = useStore(importer, (s) => s.result);
+  const buildLog = useStore(importer, (s) => s.buildLog);
   if (steps.length === 0 && phase !== 'deploying' && !result) return null;
   return (
     <section className="card" aria-labelledby="progress-title" aria-live="polite">
@@ -151,6 +169,7 @@ function DeployProgress(): ReactNode {
           </li>
         ))}
       </ol>
+      {buildLog.length > 0 ? <BuildLog lines={buildLog} /> : null}
       {phase === 'cancelled' ? <p className="warn-text">Cancelled.</p> : null}
       {result ? (
         <p className="ok-text">

@@ -1,12 +1,15 @@
-/** Everything about the selected model: overview, charts, watcher, versions, events. */
+/** Everything about the selected model: overview, charts, watcher, container, try-it, drift, versions, events. */
 import { useEffect, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import { thresholdFromWatcher } from '../domain/chart-series';
 import { useStores } from '../stores/app-stores';
+import { ContainerCard } from './container-card';
+import { DriftPanel } from './drift-panel';
 import { EventTimeline } from './event-timeline';
 import { LineageDrawer } from './lineage-drawer';
 import { MetricsCharts } from './metrics-charts';
 import { OverviewCards } from './overview-cards';
+import { TryItPanel } from './try-it-panel';
 import { VersionsTable } from './versions-table';
 import { WatcherCard } from './watcher-card';
 
@@ -35,6 +38,9 @@ export function ModelView({ name }: { readonly name: string }): ReactNode {
       <OverviewCards status={status} />
       <MetricsCharts name={name} threshold={thresholdFromWatcher(status.watcher)} />
       <WatcherCard watcher={status.watcher} />
+      {status.target === 'docker' || status.container ? <ContainerCard name={name} container={status.container} /> : null}
+      <TryItPanel name={name} version={status.serving ? status.serving_version : null} />
+      <DriftPanel name={name} checkedAt={status.drift?.ts ?? null} />
       <VersionsTable status={status} />
       <EventTimeline name={name} />
       {drawer ? <LineageDrawer model={name} version={drawer} onClose={() => ui.getState().openDrawer(null)} /> : null}

@@ -7,11 +7,8 @@ import { formatMs, formatRate } from '../domain/format';
 import { useStores } from '../stores/app-stores';
 import { CopyButton } from './copy-button';
 
-const EMPTY: readonly MetricsSample[] = [];
-
 /** The live p95 / error rate: the newest sample when there is one, else the status's window. */
-function currentMetrics(status: DeploymentStatus, samples: readonly MetricsSample[]): { p95: number | null; errorRate: number | null } {
-  const last = samples[samples.length - 1];
+function currentMetrics(status: DeploymentStatus, last: MetricsSample | undefined): { p95: number | null; errorRate: number | null } {
   if (last) return { p95: last.p95_ms, errorRate: last.error_rate };
   const m = status.metrics;
   if (!m || m.window_requests === 0) return { p95: null, errorRate: null };
@@ -20,8 +17,8 @@ function currentMetrics(status: DeploymentStatus, samples: readonly MetricsSampl
 
 export function OverviewCards({ status }: { readonly status: DeploymentStatus }): ReactNode {
   const { metrics } = useStores();
-  const samples = useStore(metrics, (s) => s.samples[status.name] ?? EMPTY);
-  const { p95, errorRate } = currentMetrics(status, samples);
+  const last = useStore(metrics, (s) => s.latest[status.name]);
+  const { p95, errorRate } = currentMetrics(status, last);
   const threshold = thresholdFromWatcher(status.watcher);
   const over = p95 !== null && threshold !== null && p95 > threshold;
   return (

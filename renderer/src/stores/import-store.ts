@@ -35,6 +35,8 @@ export interface ImportState {
   readonly inspection: InspectionView | null;
   readonly options: DeployOptions;
   readonly steps: readonly StepView[];
+  /** Docker build output (the `build` / `base-image` steps' lines), streamed while the image builds; bounded. */
+  readonly buildLog: readonly string[];
   readonly taskId: string | null;
   readonly cancelRequested: boolean;
   readonly result: DeployStartResult | null;
@@ -51,6 +53,17 @@ export interface ImportState {
 export type ImportStore = StoreApi<ImportState>;
 
 const DEFAULT_OPTIONS: DeployOptions = { name: '', version: '', target: 'embedded', stage: 'production', quantize: false, imageSize: '' };
+
+/** Build-log lines kept (the end of a long build is what matters). */
+const BUILD_LOG_LINES = 400;
+const BUILD_STEPS = new Set(['build', 'base-image']);
+
+/** Adds a progress event's message to the build log when it is a docker build line. */
+export function applyBuildLine(log: readonly string[], p: ProgressEvent): readonly string[] {
+  if (!BUILD_STEPS.has(p.step) || !p.message) return log;
+  const next = [...log, p.message];
+  return next.length > BUILD_LOG_LINES ? next.slice(next.length - BUILD_LOG_LINES) : next;
+}
 
 /** Adds a progress event to the step list: a known step is updated in place, a new one appended. */
 export function applyProgress(steps: readonly StepView[], p: ProgressEvent): StepView[] {
@@ -76,6 +89,7 @@ export function createImportStore(client: RendererClient): ImportStore {
     inspection: null,
     options: DEFAULT_OPTIONS,
     steps: [],
+    buildLog: [],
     taskId: null,
     cancelRequested: false,
     result: null,
@@ -84,7 +98,7 @@ export function createImportStore(client: RendererClient): ImportStore {
     async chooseFile(file) {
       if (get().phase === 'deploying') return;
       set({
-        phase: 'uploading', fileName: file.name, path: null, inspection: null, steps: [], taskId: null,
+        phase: 'uploading', fileName: file.name, path: null, inspection: null, steps: [], buildLog: [], taskId: null,
         cancelRequested: false, result: null, error: null,
         options: { ...get().options, name: get().options.name || nameFromFile(file.name) },
       });
@@ -143,10 +157,10 @@ export function createImportStore(client: RendererClient): ImportStore {
         ...(o.version.trim() ? { version: o.version.trim() } : {}),
         ...(o.imageSize !== '' ? { imageSize: Number(o.imageSize) } : {}),
       };
-      set({ phase: 'deploying', steps: [], taskId: null, cancelRequested: false, result: null, error: null });
+      set({ phase: 'deploying', steps: [], buildLog: [], taskId: null, cancelRequested: false, result: null, error: null });
       try {
         const result = await client.invoke('deploy.start', args, (p) => {
-          set((cur) => ({ steps: applyProgress(cur.steps, p), taskId: cur.taskId ?? p.task_id ?? null }));
+          set((cur) => ({ steps: applyProgress(cur.steps, p), buildLog: applyBuildLine(cur.buildLog, p), taskId: cur.taskId ?? p.task_id ?? null }));
         });
         set({ phase: 'done', result });
       } catch (err) {
@@ -168,7 +182,7 @@ export function createImportStore(client: RendererClient): ImportStore {
 
     reset() {
       if (get().phase === 'deploying') return;
-      set({ phase: 'idle', fileName: null, path: null, inspection: null, options: DEFAULT_OPTIONS, steps: [], taskId: null, cancelRequested: false, result: null, error: null });
+      set({ phase: 'idle', fileName: null, path: null, inspection: null, options: DEFAULT_OPTIONS, steps: [], buildLog: [], taskId: null, cancelRequested: false, result: null, error: null });
     },
   }));
 }

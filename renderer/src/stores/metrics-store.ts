@@ -1,19 +1,27 @@
 /**
- * Metric samples per deployment, for the live charts. Fills from `metrics.sample` pushes (1 Hz per
- * serving deployment) and `metrics.history` (so a reload shows the recent past). Pushes are
- * batched: with ten deployments a sample arrives every 100 ms, and re-rendering the charts for
- * each would cost more than the charts are worth; one flush per `flushMs` applies them all.
- * Memory is bounded: at most the longest range (1 h) per deployment is kept.
+ * Metric samples per deployment, for the live charts and the overview tiles. Fills from
+ * `metrics.sample` pushes (1 Hz per serving deployment) and `metrics.history` (so a reload shows
+ * the recent past).
+ *
+ * Cost per push is what matters with ten deployments (a sample every 100 ms):
+ * - each deployment's samples live in a {@link SampleRing} (one slot per second, one hour):
+ *   O(1) per sample, bounded, nothing copied;
+ * - the state holds per deployment only a small immutable {@link SeriesView} (ring, revision,
+ *   latest sample), replaced when that deployment changes, so a selector over deployment A is
+ *   not woken by a sample of B;
+ * - pushes are queued and applied together once per animation frame (or after `flushMs`), so
+ *   a burst becomes one store update.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { MetricsSample } from '../../../preload/contract';
 import { describeError, type RendererClient } from '../bridge/client-types';
-import { RANGES, type RangeKey } from '../domain/chart-series';
-
-const KEEP_MS = Math.max(...RANGES.map((r) => r.seconds)) * 1000;
+import { SampleRing, type RangeKey, type SeriesView } from '../domain/chart-series';
 
 export interface MetricsState {
-  readonly samples: Readonly<Record<string, readonly MetricsSample[]>>;
+  /** Per deployment: its samples (ring) and a revision bumped on each change. */
+  readonly series: Readonly<Record<string, SeriesView>>;
+  /** Per deployment: its newest sample (what the overview tiles show). */
+  readonly latest: Readonly<Record<string, MetricsSample>>;
   readonly range: RangeKey;
   readonly error: string | null;
   /** Queues a pushed sample; applied at the next flush. */
@@ -27,67 +35,90 @@ export interface MetricsState {
 
 export type MetricsStore = StoreApi<MetricsState>;
 
+/** Schedules a callback once; returns its cancel. */
+export type FlushScheduler = (fn: () => void) => () => void;
+
 export interface MetricsStoreOptions {
-  /** Batching window for pushed samples, ms; 0 applies each at once. */
+  /**
+   * Batching window for pushed samples, ms: 0 applies each at once (tests), a positive value
+   * waits that long. Default: one flush per animation frame (at most one store update per
+   * painted frame, and none while the page is hidden).
+   */
   readonly flushMs?: number;
+  /** Overrides the scheduler (default: requestAnimationFrame where there is one, else setTimeout 16 ms). */
+  readonly schedule?: FlushScheduler;
 }
 
-/** Merges new samples into a sorted, de-duplicated (by ts), bounded series. */
-export function mergeSamples(existing: readonly MetricsSample[], incoming: readonly MetricsSample[]): MetricsSample[] {
-  if (incoming.length === 0) return [...existing];
-  const last = existing[existing.length - 1];
-  let merged: MetricsSample[];
-  const inOrder = incoming.every((s, i) => (i === 0 ? !last || s.ts > last.ts : s.ts > incoming[i - 1]!.ts));
-  if (inOrder) {
-    // The common case (live pushes): append without re-sorting.
-    merged = [...existing, ...incoming];
-  } else {
-    const byTs = new Map<number, MetricsSample>();
-    for (const s of existing) byTs.set(s.ts, s);
-    for (const s of incoming) byTs.set(s.ts, s);
-    merged = [...byTs.values()].sort((a, b) => a.ts - b.ts);
+/** Queued samples that force a flush (ten deployments for about three minutes). */
+const MAX_QUEUED = 2000;
+
+const frameScheduler: FlushScheduler = (fn) => {
+  if (typeof requestAnimationFrame === 'function') {
+    const id = requestAnimationFrame(() => fn());
+    return () => cancelAnimationFrame(id);
   }
-  const newest = merged[merged.length - 1]!.ts;
-  const firstKept = merged.findIndex((s) => s.ts > newest - KEEP_MS);
-  return firstKept > 0 ? merged.slice(firstKept) : merged;
+  const t = setTimeout(fn, 16);
+  return () => clearTimeout(t);
+};
+
+function timeoutScheduler(ms: number): FlushScheduler {
+  return (fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  };
 }
 
 /** Creates the metrics store over a client. */
 export function createMetricsStore(client: RendererClient, opts: MetricsStoreOptions = {}): MetricsStore {
-  const flushMs = opts.flushMs ?? 250;
+  const immediate = opts.flushMs === 0;
+  const schedule = opts.schedule ?? (opts.flushMs !== undefined && opts.flushMs > 0 ? timeoutScheduler(opts.flushMs) : frameScheduler);
+  const rings = new Map<string, SampleRing>();
   let queue: MetricsSample[] = [];
-  let timer: ReturnType<typeof setTimeout> | null = null;
+  let cancel: (() => void) | null = null;
 
   const apply = (set: StoreApi<MetricsState>['setState'], get: () => MetricsState, batch: readonly MetricsSample[]): void => {
     if (batch.length === 0) return;
-    const byName = new Map<string, MetricsSample[]>();
+    const changed = new Set<string>();
     for (const s of batch) {
-      const list = byName.get(s.name) ?? [];
-      list.push(s);
-      byName.set(s.name, list);
+      let ring = rings.get(s.name);
+      if (!ring) {
+        ring = new SampleRing();
+        rings.set(s.name, ring);
+      }
+      if (ring.add(s)) changed.add(s.name);
     }
-    const samples = { ...get().samples };
-    for (const [name, list] of byName) samples[name] = mergeSamples(samples[name] ?? [], list);
-    set({ samples });
+    if (changed.size === 0) return;
+    const { series: oldSeries, latest: oldLatest } = get();
+    const series = { ...oldSeries };
+    const latest = { ...oldLatest };
+    for (const name of changed) {
+      const ring = rings.get(name)!;
+      series[name] = { ring, revision: (oldSeries[name]?.revision ?? 0) + 1, latest: ring.latest };
+      if (ring.latest) latest[name] = ring.latest;
+    }
+    set({ series, latest });
   };
 
   return createStore<MetricsState>()((set, get) => ({
-    samples: {},
+    series: {},
+    latest: {},
     range: '5m',
     error: null,
 
     ingest(sample) {
       queue.push(sample);
-      if (flushMs <= 0) {
+      // No animation frames come while the page is hidden: past a bound the queue is applied
+      // at once rather than growing for as long as the page stays hidden.
+      if (immediate || queue.length >= MAX_QUEUED) {
         get().flush();
         return;
       }
-      if (!timer) timer = setTimeout(() => get().flush(), flushMs);
+      if (!cancel) cancel = schedule(() => get().flush());
     },
 
     flush() {
-      if (timer) clearTimeout(timer);
-      timer = null;
+      cancel?.();
+      cancel = null;
       const batch = queue;
       queue = [];
       apply(set, get, batch);
@@ -120,8 +151,8 @@ export function createMetricsStore(client: RendererClient, opts: MetricsStoreOpt
       void get().loadHistory();
       return () => {
         offs.forEach((off) => off());
-        if (timer) clearTimeout(timer);
-        timer = null;
+        cancel?.();
+        cancel = null;
       };
     },
   }));

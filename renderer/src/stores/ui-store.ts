@@ -5,7 +5,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 
 export type Theme = 'dark' | 'light';
-export type View = 'model' | 'import';
+export type View = 'model' | 'import' | 'settings';
 
 export interface UiState {
   readonly theme: Theme;

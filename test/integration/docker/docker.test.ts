@@ -21,6 +21,8 @@ import { exportCheckpoint } from '../../../main/export/checkpoint-exporter.js';
 import type { ExportManifest } from '../../../main/common/export-manifest.js';
 import { findPython } from '../../../main/export/python-finder.js';
 import { generateServer } from '../../../main/generate/server-generator.js';
+import { decodeSafetensors, encodeSafetensorsBuffer } from '../../../main/common/safetensors.js';
+import { ContainerBackend } from '../../../main/docker/container-backend.js';
 import { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';
 import { StableEndpoint } from '../../../main/serving/stable-endpoint.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
@@ -42,6 +44,7 @@ let genDir = '';
 let baseTag = '';
 let endpoint: StableEndpoint | null = null;
 let backend: EmbeddedBackend | null = null;
+let latentDim = 0;
 
 
 const secs = (t0: number): number => Math.round((Date.now() - t0) / 100) / 10;
@@ -74,6 +77,7 @@ beforeAll(async () => {
   const manifest: ExportManifest = await exportCheckpoint({ python, checkpoint: compatPath('dcgan', 'best.pt'), outDir: exportDir, type: 'auto' });
   const gen = generateServer({ workspace, name, version: 'v1', runtime: 'torch', docker: { baseImage: base.tag, installDeps: false } });
   genDir = gen.dir;
+  latentDim = manifest.hyper_parameters['latent_dim'] as number;
   endpoint = new StableEndpoint({ name, port: 0 });
   await endpoint.listen();
   backend = await EmbeddedBackend.load({
@@ -137,6 +141,51 @@ describe('docker target', () => {
     expect(bindings.map((b) => b.HostIp)).toEqual(['127.0.0.1']);
     expect(info.Config.Labels?.[LABEL]).toBe(RUN);
   });
+
+  it('safetensors requests and answers pass through the docker target (stable endpoint → container) unchanged', async () => {
+    const ST = 'application/vnd.safetensors';
+    const proxy = new StableEndpoint({ name: 'compat-dcgan', port: 0 });
+    await proxy.listen();
+    // Never disposed: dispose() would remove the container the later tests use.
+    await proxy.switchBackend(
+      new ContainerBackend({ name: 'compat-dcgan', version: 'v1', type: 'dcgan', client, containerId, containerName: `fw-test-dcgan-${process.pid}`, image: TAG, imageId: '', hostPort: Number(new URL(containerUrl).port), requestTimeoutMs: 60_000 }),
+    );
+    const send = async (base: string, body: Buffer | string, headers: Record<string, string>): Promise<{ status: number; type: string; bytes: Buffer }> => {
+      const res = await fetch(`${base}/predict`, { method: 'POST', headers, body });
+      return { status: res.status, type: res.headers.get('content-type') ?? '', bytes: Buffer.from(await res.arrayBuffer()) };
+    };
+    const images = (a: { status: number; type: string; bytes: Buffer }): { data: Float32Array; shape: readonly number[]; meta: Record<string, string> } => {
+      expect(a.status, a.bytes.toString('utf8').slice(0, 300)).toBe(200);
+      expect(a.type).toBe(ST);
+      const file = decodeSafetensors(a.bytes);
+      const t = file.tensors.get('images')!;
+      expect(t.dtype).toBe('F32');
+      return { data: new Float32Array(Uint8Array.from(t.bytes).buffer), shape: t.shape, meta: { ...file.metadata } };
+    };
+    try {
+      const z = Float32Array.from({ length: 2 * latentDim }, (_, i) => Math.cos(i));
+      const body = encodeSafetensorsBuffer([{ name: 'z', dtype: 'F32', shape: [2, latentDim], data: z }], { output_format: 'safetensors' });
+      const viaTarget = images(await send(proxy.url, body, { 'content-type': ST }));
+      const direct = images(await send(containerUrl, body, { 'content-type': ST }));
+      const embedded = images(await send(endpoint!.url, body, { 'content-type': ST }));
+      expect(viaTarget.shape).toEqual([2, 3, 64, 64]);
+      // The same container computed both: the bytes agree exactly; TorchScript vs ONNX within TOL.
+      expect(Buffer.from(viaTarget.data.buffer).equals(Buffer.from(direct.data.buffer))).toBe(true);
+      expect(viaTarget.meta).toMatchObject({ model: 'compat-dcgan', version: 'v1' });
+      expect(embedded.data.reduce((m, v, i) => Math.max(m, Math.abs(v - viaTarget.data[i]!)), 0)).toBeLessThanOrEqual(TOL);
+      // A JSON body with Accept: the header reaches the container, which answers safetensors.
+      const byAccept = images(await send(proxy.url, JSON.stringify({ batch_size: 2, seed: 3 }), { 'content-type': 'application/json', accept: ST }));
+      expect(byAccept.meta['seed']).toBe('3');
+      // A malformed body: the container's 400 comes back through the endpoint; not an error.
+      const bad = await send(proxy.url, Buffer.concat([body, Buffer.from([0])]), { 'content-type': ST });
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.bytes.toString('utf8'))).toMatchObject({ error: "invalid safetensors body: the body has 1 bytes after the last tensor's data" });
+      expect((await send(proxy.url, body, { 'content-type': ST })).status).toBe(200);
+      expect(proxy.snapshot()).toMatchObject({ requests: 5, client_errors: 1, error_rate: 0 });
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
 
   it('a weights-only change rebuilds only the last layer', async () => {
     fs.writeFileSync(path.join(genDir, 'model', 'deployment.json'), JSON.stringify({ name: 'compat-dcgan', version: 'v1', type: 'dcgan', runtime: 'torch', rebuilt: Date.now() }));

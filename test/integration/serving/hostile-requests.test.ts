@@ -153,13 +153,13 @@ describe('hostile requests to the embedded endpoint', () => {
     const none = await postRaw(ep.url, body, {});
     expect(none.status).toBe(415);
     expect(none.json()).toEqual({
-      error: "the request has no content-type: send the body as JSON with the header 'content-type: application/json'",
-      detail: { content_type: null, accepted: ['application/json'] },
+      error: "the request has no content-type: send the body as JSON with the header 'content-type: application/json' (or tensors with 'content-type: application/vnd.safetensors')",
+      detail: { content_type: null, accepted: ['application/json', 'application/vnd.safetensors'] },
     });
     for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp']) {
       const res = await postRaw(ep.url, body, { 'content-type': type });
       expect(res.status, type).toBe(415);
-      expect(res.json().error, type).toBe(`the content-type ${type.split(';')[0]} is not supported: send the body as JSON with the header 'content-type: application/json'`);
+      expect(res.json().error, type).toBe(`the content-type ${type.split(';')[0]} is not supported: send the body as JSON with the header 'content-type: application/json' (or tensors with 'content-type: application/vnd.safetensors')`);
     }
     // A deep body without the type is refused for its type, before it is read.
     expect((await postRaw(ep.url, nested(50_000), {})).status).toBe(415);

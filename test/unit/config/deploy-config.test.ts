@@ -37,9 +37,9 @@ describe('defaults', () => {
       rollback_checks: 3, monitor_interval_s: 30, alert_on: ['slack', 'log'], log_path: 'experiments/deploy_logs',
       registry_path: 'experiments/model_registry', slack_webhook_url: null, cooldown_s: 300, min_requests_per_check: 20,
       probe: { enabled: false, interval_s: 10 }, host: '127.0.0.1', port_range_start: 8000,
-      docker_base_image: 'python:3.11-slim-bookworm', docker_socket: null, server_runtime: 'onnxruntime', container_ready_timeout_s: 180, container_memory_mb: 2048,
+      docker_base_image: 'python:3.11-slim-bookworm', docker_socket: null, server_runtime: 'onnxruntime', container_ready_timeout_s: 180, container_memory_mb: 2048, swarm_replicas: 2,
       python_path: null, max_body_bytes: 10485760,
-      request_timeout_ms: 30000, max_batch_size: 64, inference_threads: 1, inference_workers: null, metrics_window_s: 60, default_stage: 'production',
+      request_timeout_ms: 30000, max_batch_size: 64, batching: { enabled: true, max_rows: 64, max_delay_ms: 2 }, inference_threads: 1, inference_workers: null, metrics_window_s: 60, default_stage: 'production',
     });
     expect(Object.isFrozen(config.alert_on)).toBe(true);
   });
@@ -89,6 +89,11 @@ describe('bad values name the key and the accepted form', () => {
     ['probe: true', 'deploy.probe must be a mapping with enabled (true/false) and interval_s (number > 0) (got true)'],
     ['probe: {enabled: 1}', 'deploy.probe.enabled must be true or false (got 1)'],
     ['probe: {interval_s: 0}', 'deploy.probe.interval_s must be a number > 0 and at most 86400 (one day) (got 0)'],
+    ['batching: on', 'deploy.batching must be a mapping with enabled (true/false), max_rows (integer) and max_delay_ms (number) (got "on")'],
+    ['batching: {enabled: yes please}', 'deploy.batching.enabled must be true or false (got "yes please")'],
+    ['batching: {max_rows: 0}', 'deploy.batching.max_rows must be an integer from 1 to 4096 (rows per model call) (got 0)'],
+    ['batching: {max_rows: 2.5}', 'deploy.batching.max_rows must be an integer from 1 to 4096 (rows per model call) (got 2.5)'],
+    ['batching: {max_delay_ms: -1}', 'deploy.batching.max_delay_ms must be a number from 0 to 1000 (ms a request may wait to share a model call) (got -1)'],
     ['host: ""', `deploy.host must be ${HOST_FORM} (got "")`],
     ['port_range_start: 70000', 'deploy.port_range_start must be an integer from 1 to 65535 (got 70000)'],
     ['docker_base_image: [python]', `deploy.docker_base_image must be a non-empty image reference, or 'offline' to build one from Debian packages (got ["python"])`],
@@ -96,6 +101,7 @@ describe('bad values name the key and the accepted form', () => {
     ['server_runtime: tensorflow', 'deploy.server_runtime must be one of onnxruntime, torch (got "tensorflow")'],
     ['container_ready_timeout_s: 0', 'deploy.container_ready_timeout_s must be a number > 0 and at most 86400 (one day) (got 0)'],
     ['container_memory_mb: 32', 'deploy.container_memory_mb must be an integer from 64 to 1048576 (got 32)'],
+    ['swarm_replicas: 0', 'deploy.swarm_replicas must be an integer from 1 to 32 (replicas of a version on the swarm target) (got 0)'],
     ['python_path: 3', 'deploy.python_path must be a non-empty path string or null (got 3)'],
     ['max_body_bytes: 1.5', 'deploy.max_body_bytes must be an integer from 1 to 268435456 (256 MiB) (got 1.5)'],
     ['request_timeout_ms: 0', 'deploy.request_timeout_ms must be a number > 0 and at most 86400000 (one day) (got 0)'],
@@ -149,8 +155,8 @@ describe('file structure', () => {
       monitor_interval_s: 0.5, alert_on: ['tray', 'log'], log_path: '/var/log/fw', registry_path: 'reg',
       slack_webhook_url: 'https://hooks.slack.com/services/T/B/X', cooldown_s: 0, warm_standby: false, min_requests_per_check: 5, probe: { enabled: true, interval_s: 2 },
       host: '0.0.0.0', port_range_start: 9100, docker_base_image: 'local/python:3.11', docker_socket: '/run/user/1000/docker.sock', server_runtime: 'torch',
-      container_ready_timeout_s: 30, container_memory_mb: 512, python_path: '/usr/bin/python3',
-      max_body_bytes: 1024, max_connections: 64, max_upload_bytes: 4096, request_timeout_ms: 1000, max_batch_size: 8, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
+      container_ready_timeout_s: 30, container_memory_mb: 512, swarm_replicas: 3, python_path: '/usr/bin/python3',
+      max_body_bytes: 1024, max_connections: 64, max_upload_bytes: 4096, request_timeout_ms: 1000, max_batch_size: 8, batching: { enabled: false, max_rows: 16, max_delay_ms: 0.5 }, inference_threads: 4, inference_workers: 3, metrics_window_s: 120,
       default_stage: 'staging',
       drift_enabled: false, drift_sample_rate: 0.25, drift_max_samples_per_s: 5, drift_window: 500, drift_reference_size: 1000, drift_alpha: 0.01, drift_permutations: 999, rollback_on_drift: true,
     };
