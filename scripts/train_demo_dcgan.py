@@ -110,7 +110,7 @@ def save_grid(path: Path, rows: List[np.ndarray]) -> None:
         for ci, img in enumerate(row):
             pix = ((np.clip(img, -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(1, 2, 0)
             canvas[2 + ri * cell: 2 + ri * cell + SIZE, 2 + ci * cell: 2 + ci * cell + SIZE] = pix
-    Image.fromarray(canvas).resize((canvas.shape[1] * 2, canvas.shape[0] * 2), Image.NEAREST).save(path)
+    Image.fromarray(canvas).save(path, optimize=True)
 
 
 def train(steps: int, batch: int, dataset_size: int, log_every: int, preview: Optional[Path] = None) -> tuple:

@@ -32,6 +32,7 @@ export const SAFETENSORS_DTYPE_BYTES = {
   F64: 8,
 } as const;
 
+/** An element type name of the format (`F32`, `I64`, `BOOL`, …). */
 export type SafetensorsDtype = keyof typeof SAFETENSORS_DTYPE_BYTES;
 
 /** The media type of a safetensors body (DESIGN §5). */
@@ -47,6 +48,7 @@ export interface SafetensorsTensor {
   readonly bytes: Uint8Array;
 }
 
+/** A decoded file. */
 export interface SafetensorsFile {
   /** Tensors in the order their data lies in the file. */
   readonly tensors: ReadonlyMap<string, SafetensorsTensor>;

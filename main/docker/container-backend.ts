@@ -70,6 +70,9 @@ export interface BackendLoss {
 /** Called once when a watched container is lost (never after `dispose`). */
 export type LossListener = (backend: ContainerBackend, loss: BackendLoss) => void;
 
+/** How long an idle connection to the container is kept (below the server's 75 s keep-alive). */
+const IDLE_SOCKET_MS = 60_000;
+
 /** Largest answer read into one buffer sized by its Content-Length; bigger ones are gathered in chunks. */
 const MAX_PREALLOCATED = 256 * 1024 * 1024;
 
@@ -97,7 +100,9 @@ export class ContainerBackend implements Backend {
   private recheck: string | null = null;
 
   constructor(private readonly options: ContainerBackendOptions) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 1_000 });
+    // Idle sockets are dropped before the server's keep-alive (uvicorn --timeout-keep-alive 75)
+    // would close them, so a request rarely meets a socket the server is closing (see post()).
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 1_000, timeout: IDLE_SOCKET_MS });
   }
 
   get version(): string {
@@ -207,7 +212,7 @@ export class ContainerBackend implements Backend {
     };
   }
 
-  private post(route: string, payload: Buffer, contentType: string, accept: string | undefined): Promise<Answer> {
+  private post(route: string, payload: Buffer, contentType: string, accept: string | undefined, retried = false): Promise<Answer> {
     const o = this.options;
     const headers: http.OutgoingHttpHeaders = { 'content-type': contentType, 'content-length': payload.length };
     if (accept !== undefined) headers['accept'] = accept;
@@ -248,6 +253,12 @@ export class ContainerBackend implements Backend {
       );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${o.requestTimeoutMs} ms`)));
       req.on('error', (err) => {
+        // A kept-alive socket the server closed just as it was reused: the request never reached
+        // the server's application, so it is sent once more on a new connection (Node's advice).
+        if (!retried && req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+          resolve(this.post(route, payload, contentType, accept, true));
+          return;
+        }
         this.noAnswer(err);
         reject(this.unreachable(err));
       });

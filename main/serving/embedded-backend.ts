@@ -199,7 +199,9 @@ function makeBatching(options: EmbeddedBackendOptions, session: ModelSession, b:
   if (DIFFUSION_TYPES.includes(options.type)) {
     // One lane per worker: each lane's calls run on their own worker, in parallel.
     const lanes = Array.from({ length: workers }, () => new RowBatcher(session, { maxRows: b.maxRows, maxDelayMs: b.maxDelayMs, maxCalls: 1, deadlineMs: null, stats, members: true, ...clock }));
-    const gate = new SamplingGate(lanes, { maxRows: b.maxRows, deadlineMs, stats, ...clock });
+    // The warm-up ran one real-sized row where the shapes were given: the first estimate of a row's time.
+    const initialMsPerRow = options.warmupDims && session.warmupMs > 0 ? session.warmupMs : undefined;
+    const gate = new SamplingGate(lanes, { maxRows: b.maxRows, deadlineMs, stats, ...(initialMsPerRow ? { initialMsPerRow } : {}), ...clock });
     return { mode: 'continuous', runner: session, sampling: gate, stats, live: () => ({ queued: gate.waiting, runningCalls: gate.runningCalls }) };
   }
   const batcher = new RowBatcher(session, { maxRows: b.maxRows, maxDelayMs: b.maxDelayMs, maxCalls: workers, deadlineMs, stats, ...clock });

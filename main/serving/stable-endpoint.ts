@@ -2,7 +2,8 @@
  * The stable endpoint of one deployment: an HTTP server whose address never changes while the
  * model version behind it does (deploy, promote, rollback swap the backend under live traffic).
  *
- * Routes follow DESIGN §5: POST /predict, GET /health, GET /ready, GET /metrics. Every /predict
+ * Routes follow DESIGN §5: POST /predict, GET /health, GET /ready, GET /metrics. A /predict body
+ * is JSON or safetensors, and so is its answer (tensor-body.ts; docs/safetensors.md). Every /predict
  * is timed from arrival to the end of its response and recorded twice: in the endpoint's
  * recorder (the deployment's whole history) and in the current version's recorder (reset when
  * the version behind changes, so a rollback watcher judges the version now serving).

@@ -57,6 +57,14 @@ def decode_request(raw: bytes, model_type: str) -> Dict[str, Any]:
         if dtype not in st.NP_OF:
             raise RequestError(400, f"tensor '{name}' has dtype {dtype}, which no model input takes; send {name} "
                                     "as F32 (or the input's own type)", {"input": name, "dtype": dtype})
+        if dtype == "BOOL":
+            # numpy would read any non-zero byte as True; the TypeScript runtime refuses them.
+            bad = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) > 1)
+            if bad.size:
+                i = int(bad[0])
+                raise RequestError(400, f"input '{name}' must contain bool values: element {i} is the byte "
+                                        f"{int(np.frombuffer(data, dtype=np.uint8)[i])}, not 0 or 1",
+                                   {"input": name, "at": i, "expected": "bool"})
         given[name] = BinaryTensor(st.to_array(dtype, shape, data))
     body: Dict[str, Any] = {}
     for key, text in metadata.items():

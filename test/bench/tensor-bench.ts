@@ -7,6 +7,7 @@
  * 2. The docker target as deployed (stable endpoint → ContainerBackend → container) against the
  *    same container called directly, 16 concurrent keep-alive clients from a load generator in its
  *    own process, in alternating rounds; batch-1 JSON (the gated ratio) and batch-16 safetensors.
+ *    A bare streaming proxy is measured beside them: the cost of any extra hop on this machine.
  *
  * Run alone: `npm run build && node dist/test/bench/tensor-bench.js [--no-docker]` (about a
  * minute for part 1; part 2 builds the compat DCGAN image on the cached offline base, ~2 min).
@@ -14,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -74,6 +76,11 @@ async function dcganFormats(exportDir: string, latent: number, hp: Record<string
   const endpoint = new StableEndpoint({ name: 'dcgan', port: 0 });
   const { port } = await endpoint.listen();
   await endpoint.switchBackend(backend);
+  // For information: the same with dynamic batching off (a lone request then never waits for company).
+  const unbatched = await EmbeddedBackend.load({ name: 'dcgan', version: 'v1', type: 'dcgan', modelPath, threads: 1, model: { hyperParameters: hp }, batching: { enabled: false, maxRows: 64, maxDelayMs: 0 } });
+  const unbatchedEndpoint = new StableEndpoint({ name: 'dcgan', port: 0 });
+  const unbatchedPort = (await unbatchedEndpoint.listen()).port;
+  await unbatchedEndpoint.switchBackend(unbatched);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const paths: { label: string; run: () => Promise<unknown> }[] = [
     { label: 'raw', run: () => raw.run({ z }) },
@@ -81,6 +88,7 @@ async function dcganFormats(exportDir: string, latent: number, hp: Record<string
     { label: 'safetensors (Accept)', run: () => post(agent, port, '{"batch_size":16,"seed":5}', { accept: ST }) },
     { label: 'json', run: () => post(agent, port, '{"batch_size":16,"seed":5}') },
     { label: 'png', run: () => post(agent, port, '{"batch_size":16,"seed":5,"output_format":"png"}') },
+    { label: 'safetensors, batching off', run: () => post(agent, unbatchedPort, '{"batch_size":16,"seed":5,"output_format":"safetensors"}') },
   ];
   try {
     const answer = decodeSafetensors(await post(agent, port, '{"batch_size":16,"seed":5,"output_format":"safetensors"}'));
@@ -96,7 +104,7 @@ async function dcganFormats(exportDir: string, latent: number, hp: Record<string
         times[k]!.push(performance.now() - t0);
       }
     }
-    const [r, st, acc, json, png] = times.map(median) as [number, number, number, number, number];
+    const [r, st, acc, json, png, off] = times.map(median) as [number, number, number, number, number, number];
     const ratio = st / r;
     return [
       { metric: 'DCGAN batch 16, raw session.run p50', value: r, unit: 'ms', target: null, pass: null },
@@ -105,11 +113,14 @@ async function dcganFormats(exportDir: string, latent: number, hp: Record<string
       { metric: 'DCGAN batch 16: HTTP safetensors (Accept header) / raw', value: acc / r, unit: '×', target: null, pass: null },
       { metric: 'DCGAN batch 16: HTTP JSON arrays / raw', value: json / r, unit: '×', target: null, pass: null },
       { metric: 'DCGAN batch 16: HTTP PNG / raw', value: png / r, unit: '×', target: null, pass: null },
+      { metric: 'for information: DCGAN batch 16, HTTP safetensors with batching off / raw', value: off / r, unit: '×', target: null, pass: null },
     ];
   } finally {
     agent.destroy();
     await endpoint.close();
     await backend.dispose();
+    await unbatchedEndpoint.close();
+    await unbatched.dispose();
     await raw.release();
   }
 }
@@ -146,6 +157,8 @@ async function forwarding(client: DockerClient, workspace: string, seconds: numb
   const labels = { [LABEL]: run };
   const tag = `frameworm-bench/tensor-dcgan:${process.pid}`;
   let proxy: StableEndpoint | null = null;
+  let bare: http.Server | null = null;
+  let bareAgent: http.Agent | null = null;
   try {
     const base = await ensureOfflineBaseImage(client);
     const gen = generateServer({ workspace, name: 'compat-dcgan', version: 'v1', runtime: 'torch', docker: { baseImage: base.tag, installDeps: false } });
@@ -159,24 +172,46 @@ async function forwarding(client: DockerClient, workspace: string, seconds: numb
     proxy = new StableEndpoint({ name: 'compat-dcgan', port: 0, maxConnections: 1024 });
     const proxyPort = (await proxy.listen()).port;
     await proxy.switchBackend(new ContainerBackend({ name: 'compat-dcgan', version: 'v1', type: 'dcgan', client, containerId: id, containerName: name, image: tag, imageId: image.id, hostPort: port, requestTimeoutMs: 30_000 }));
+    // The floor for any forwarder on this machine: a bare streaming proxy (no parsing, no
+    // measuring, no buffering), measured beside ours so the extra hop's own cost is visible.
+    bareAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const upstreamAgent = bareAgent;
+    bare = http.createServer({ keepAlive: true }, (req, res) => {
+      const headers: http.OutgoingHttpHeaders = { 'content-type': req.headers['content-type'] ?? 'application/json', 'content-length': req.headers['content-length'] ?? '0' };
+      if (req.headers.accept) headers['accept'] = req.headers.accept;
+      const up = http.request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent: upstreamAgent, headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => bare!.listen(0, '127.0.0.1', resolve));
+    const barePort = (bare.address() as AddressInfo).port;
     const rows: BenchResult[] = [];
     const cases = [
       { label: 'batch 1, JSON', body: '{"batch_size":1,"seed":{k}}', gate: true },
       { label: 'batch 16, safetensors', body: '{"batch_size":16,"seed":{k},"output_format":"safetensors"}', gate: false },
     ];
     for (const c of cases) {
-      const [direct, viaEndpoint] = await alternating([port, proxyPort], seconds, rounds, c.body);
+      const [direct, viaEndpoint, viaBare] = await alternating([port, proxyPort, barePort], seconds, rounds, c.body);
       const ratio = viaEndpoint!.rps / direct!.rps;
       rows.push(
         { metric: `container directly, ${c.label}, 16 clients: throughput`, value: direct!.rps, unit: 'req/s', target: null, pass: null },
         { metric: `docker target (stable endpoint → container), ${c.label}, 16 clients: throughput`, value: viaEndpoint!.rps, unit: 'req/s', target: null, pass: null },
         { metric: `docker target / container directly, ${c.label}: p50 ${viaEndpoint!.p50.toFixed(1)} vs ${direct!.p50.toFixed(1)} ms`, value: ratio, unit: '×', target: c.gate ? '≥ 0.95' : null, pass: c.gate ? ratio >= 0.95 : null },
+        { metric: `for information: bare streaming proxy / container directly, ${c.label} (the floor of one extra hop here)`, value: viaBare!.rps / direct!.rps, unit: '×', target: null, pass: null },
         { metric: `failed requests, ${c.label}`, value: direct!.failed + viaEndpoint!.failed, unit: '', target: '= 0', pass: direct!.failed + viaEndpoint!.failed === 0 },
       );
     }
     return rows;
   } finally {
     if (proxy) await proxy.close();
+    bareAgent?.destroy();
+    if (bare) {
+      bare.closeAllConnections();
+      bare.close();
+    }
     await client.removeLabelled(LABEL, run);
     await client.docker
       .getImage(tag)
@@ -192,7 +227,7 @@ export async function runTensorBench(options: TensorBenchOptions): Promise<Bench
     const workspace = path.join(dir, 'ws');
     const exportDir = path.join(workspace, 'experiments', 'deploy_exports', 'compat-dcgan', 'v1');
     const manifest = await exportCheckpoint({ python: await findPython(null), checkpoint: compatPath('dcgan', 'best.pt'), outDir: exportDir, type: 'auto' });
-    const rows = await dcganFormats(exportDir, manifest.hyper_parameters['latent_dim'] as number, manifest.hyper_parameters, options.requests ?? 60);
+    const rows = await dcganFormats(exportDir, manifest.hyper_parameters['latent_dim'] as number, manifest.hyper_parameters, options.requests ?? 100);
     if (options.docker) rows.push(...(await forwarding(options.docker, workspace, options.seconds ?? 12, options.rounds ?? 4)));
     return rows;
   } finally {

@@ -261,6 +261,8 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
       }
       if (state === 'rollback_completed' || state === 'rollback_paused' || state === 'paused') {
         const reason = await this.failureReason(swarm, existing.ID, request.version, u?.Message ?? '');
+        // Rolled back: the previous version's tasks are back (healthy) before this is reported.
+        if (state === 'rollback_completed' && from !== null) await this.waitRunning(swarm, existing.ID, from, replicas, t0, 'exact').catch(() => undefined);
         const still = state === 'rollback_completed' ? `; ${from ?? 'the previous version'} keeps serving` : `; the service is left ${state} (see docker service ps ${existing.Spec.Name})`;
         throw new FramewormError('E_RUNTIME', `Swarm rolled back the update of ${request.name} to ${request.version}: ${reason}${still}`, { kind: ROLLED_BACK_UPDATE, reason, service: existing.Spec.Name, state });
       }

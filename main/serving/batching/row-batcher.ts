@@ -53,6 +53,9 @@ export interface RowBatcherOptions {
   readonly clock?: BatchClock;
 }
 
+/** Longest pause between a call's end and the next call's start that still counts as one step cycle, ms. */
+const CYCLE_GAP_MS = 50;
+
 interface Entry {
   readonly feeds: Record<string, TensorValue>;
   readonly rows: number;
@@ -83,8 +86,13 @@ export class RowBatcher implements InferenceRunner {
   private memberCount = 0;
   /** Requests the last call carried: how many to gather before calling again while load lasts. */
   private lastRequests = 1;
+  /** When a call last ended (a worker became free), clock ms. */
+  private freeSince = -Infinity;
   private readonly callMs = new Ewma();
   private readonly msPerRow = new Ewma();
+  private readonly cyclePerRow = new Ewma();
+  /** Members mode: the previous call's start, rows and end, for the step cycle. */
+  private lastCall: { start: number; rows: number; end: number | null } | null = null;
   private readonly clock: BatchClock;
 
   constructor(
@@ -114,6 +122,15 @@ export class RowBatcher implements InferenceRunner {
   /** Mean duration of recent model calls, ms (undefined before the first). */
   get meanCallMs(): number | undefined {
     return this.callMs.mean;
+  }
+
+  /**
+   * Mean time per row, ms (undefined before the first call). In members mode it is the step
+   * cycle (one call's start to the next's, per row), which includes the samplers' own work
+   * between calls, not just the call.
+   */
+  get meanMsPerRow(): number | undefined {
+    return this.cyclePerRow.mean ?? this.msPerRow.mean;
   }
 
   /** Members mode: a sampler starts sharing this batcher's calls. */
@@ -157,7 +174,9 @@ export class RowBatcher implements InferenceRunner {
   /** Starts calls while workers are free and the queue is ready to go (see the file comment). */
   private pump(): void {
     while (this.running < this.options.maxCalls && this.queue.length > 0) {
-      const waited = this.clock.now() - this.queue[0]!.enqueuedAt;
+      // Only time with a free worker counts: what queued behind a running call gets the full delay
+      // once the call ends, so the members it carried (whose next calls follow in microtasks) join.
+      const waited = this.clock.now() - Math.max(this.queue[0]!.enqueuedAt, this.freeSince);
       const gathered = this.options.members ? this.queue.length >= this.memberCount : this.options.maxCalls > 1 || this.queue.length >= this.lastRequests;
       if (!gathered && this.queuedRows < this.options.maxRows && waited < this.options.maxDelayMs) {
         this.arm(this.options.maxDelayMs - waited);
@@ -216,6 +235,12 @@ export class RowBatcher implements InferenceRunner {
     const started = this.clock.now();
     const rows = batch.reduce((a, e) => a + e.rows, 0);
     stats.recordCall(rows, batch.length);
+    if (this.options.members) {
+      const last = this.lastCall;
+      // Consecutive steps only: a gap means the lane was idle, not slow.
+      if (last && last.end !== null && started - last.end < CYCLE_GAP_MS) this.cyclePerRow.add((started - last.start) / last.rows);
+      this.lastCall = { start: started, rows, end: null };
+    }
     // Members wait for each other at every step; their queue delay is admission, counted by SamplingGate.
     if (!this.options.members) for (const e of batch) stats.recordQueueDelay(started - e.enqueuedAt);
     this.running++;
@@ -234,6 +259,7 @@ export class RowBatcher implements InferenceRunner {
       },
       (err: unknown) => {
         this.running--;
+        this.freeSince = this.clock.now();
         // One failed call fails every request in it, each with the same error (a 5xx each).
         for (const e of batch) e.reject(err);
         this.pump();
@@ -243,7 +269,10 @@ export class RowBatcher implements InferenceRunner {
 
   private finish(started: number, rows: number): void {
     this.running--;
-    const ms = this.clock.now() - started;
+    const end = this.clock.now();
+    this.freeSince = end;
+    if (this.lastCall?.start === started) this.lastCall.end = end;
+    const ms = end - started;
     this.callMs.add(ms);
     this.msPerRow.add(ms / rows);
   }

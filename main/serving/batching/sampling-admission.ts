@@ -2,12 +2,22 @@
  * Admission for continuous batching of diffusion sampling.
  *
  * Each lane is a RowBatcher in members mode (one per inference worker): the samplers admitted to
- * a lane share every ε-network call of it, at whatever step each is, and a lane holds at most
- * `maxRows` rows (a request of batch B is B rows, 2B for a guided CFG request). A request that
- * does not fit waits, first come first served, for rows to free up; so under overload the
- * earliest requests finish rather than all of them slowing down past their deadline. One that
- * could not finish before its deadline at the measured step time is refused at once
- * (OverloadedError → 503 + Retry-After), before it costs work.
+ * a lane share every ε-network call of it, at whatever step each is. A request of batch B is B
+ * rows of every call (2B for a guided CFG request), and a call costs about the same time per
+ * row whatever its size (measured: CPU time per row of the compat DDPM ε-network is flat from
+ * batch 1 to 16), so every request a lane admits slows the others in it. Hence the rule:
+ *
+ * - A lane admits a request only while it holds at most `maxRows` rows and every request in it,
+ *   the new one included, still finishes before its deadline at the measured time per row.
+ * - A request that no lane can take waits, first come, first served, until one can; so under
+ *   overload the earliest requests finish instead of all of them slowing down past their
+ *   deadline together.
+ * - One that could not finish before its deadline even after waiting its turn is refused at
+ *   once (OverloadedError → 503 + Retry-After), before it costs work.
+ *
+ * The time per row is the lanes' measured step cycle per row (see RowBatcher.meanMsPerRow),
+ * seeded with the session's warm-up inference (batch 1); with neither, a lane takes one request
+ * at a time until the first measurement.
  */
 import { FramewormError } from '../../common/errors.js';
 import type { InferenceRunner } from '../model-session.js';
@@ -15,6 +25,9 @@ import type { SamplingAdmission, SamplingCost } from '../schemas/types.js';
 import type { BatchStats } from './batch-stats.js';
 import { OverloadedError, retryAfterSeconds, systemBatchClock, type BatchClock } from './overload.js';
 import type { RowBatcher } from './row-batcher.js';
+
+/** Estimates must leave this share of the deadline free: step times vary with the machine's load. */
+const DEADLINE_MARGIN = 0.8;
 
 interface Lane {
   readonly batcher: RowBatcher;
@@ -25,13 +38,24 @@ interface Lane {
 interface Running {
   readonly rows: number;
   readonly steps: number;
-  readonly startedAt: number;
+  /** ε calls made so far. */
+  done: number;
+  /** Clock time by which it must finish, ms. */
+  readonly deadlineAt: number;
 }
 
 interface Waiter {
   readonly cost: SamplingCost;
-  readonly enqueuedAt: number;
+  readonly deadlineAt: number;
   admit(lane: Lane): void;
+}
+
+/** A request as the simulation sees it. */
+interface SimItem {
+  readonly rows: number;
+  left: number;
+  readonly deadlineAt: number;
+  finishAt?: number;
 }
 
 export interface SamplingGateOptions {
@@ -39,6 +63,8 @@ export interface SamplingGateOptions {
   /** A request's deadline (the request time-out), ms. */
   readonly deadlineMs: number;
   readonly stats: BatchStats;
+  /** Time per row before any call was measured (the warm-up inference at batch 1), ms; ≤ 0 = unknown. */
+  readonly initialMsPerRow?: number;
   readonly clock?: BatchClock;
 }
 
@@ -62,7 +88,7 @@ export class SamplingGate implements SamplingAdmission {
     return this.lanes.reduce((a, l) => a + l.active.size, 0);
   }
 
-  /** Samplers waiting for rows. */
+  /** Samplers waiting for room. */
   get waiting(): number {
     return this.queue.length;
   }
@@ -74,14 +100,23 @@ export class SamplingGate implements SamplingAdmission {
 
   async run<T>(work: (runner: InferenceRunner | null) => Promise<T>, signal: AbortSignal | undefined, cost: SamplingCost): Promise<T> {
     signal?.throwIfAborted();
-    this.checkDeadline(cost);
-    const enqueuedAt = this.clock.now();
-    const lane = await this.enter(cost, signal);
-    const me: Running = { rows: cost.rows, steps: cost.steps, startedAt: this.clock.now() };
-    this.options.stats.recordQueueDelay(me.startedAt - enqueuedAt);
+    const arrived = this.clock.now();
+    const deadlineAt = arrived + this.options.deadlineMs;
+    this.checkDeadline(cost, deadlineAt);
+    const lane = await this.enter(cost, deadlineAt, signal);
+    const me: Running = { rows: cost.rows, steps: cost.steps, done: 0, deadlineAt };
+    this.options.stats.recordQueueDelay(this.clock.now() - arrived);
     lane.active.add(me);
+    // Counts this request's steps, so admission knows how far along it is.
+    const runner: InferenceRunner = {
+      io: lane.batcher.io,
+      run: (feeds, encode) => {
+        me.done++;
+        return lane.batcher.run(feeds, encode);
+      },
+    };
     try {
-      return await work(lane.batcher);
+      return await work(runner);
     } finally {
       lane.active.delete(me);
       lane.rows -= cost.rows;
@@ -90,17 +125,45 @@ export class SamplingGate implements SamplingAdmission {
     }
   }
 
-  private fit(rows: number): Lane | null {
+  /** Mean time of one row in a call, ms; undefined when neither measured nor seeded. */
+  private msPerRow(): number | undefined {
+    const measured = this.lanes.map((l) => l.batcher.meanMsPerRow).filter((v): v is number => v !== undefined);
+    if (measured.length > 0) return Math.max(...measured);
+    const seed = this.options.initialMsPerRow;
+    return seed !== undefined && seed > 0 ? seed : undefined;
+  }
+
+  private items(lane: Lane): SimItem[] {
+    return [...lane.active].map((r) => ({ rows: r.rows, left: Math.max(1, r.steps - r.done), deadlineAt: r.deadlineAt }));
+  }
+
+  /** The lane with the fewest rows that can take `cost` now (see the file comment), or null. */
+  private fit(cost: SamplingCost, deadlineAt: number): Lane | null {
+    const perRow = this.msPerRow();
+    const now = this.clock.now();
     let best: Lane | null = null;
     for (const l of this.lanes) {
+      if (best && l.rows >= best.rows) continue;
       // A request larger than a lane still runs, alone, once its lane is empty.
-      if ((l.rows + rows <= this.options.maxRows || l.rows === 0) && (!best || l.rows < best.rows)) best = l;
+      if (l.rows + cost.rows > this.options.maxRows && l.rows > 0) continue;
+      // Nothing measured yet: no request joins another, as the cost of sharing is unknown.
+      if (l.rows > 0 && (perRow === undefined || !this.holds([...this.items(l), { rows: cost.rows, left: cost.steps, deadlineAt }], now, perRow))) continue;
+      best = l;
     }
     return best;
   }
 
-  private enter(cost: SamplingCost, signal: AbortSignal | undefined): Promise<Lane> {
-    const lane = this.queue.length === 0 ? this.fit(cost.rows) : null;
+  /**
+   * Whether every item of one lane finishes before its deadline (with the margin) when they
+   * step together from `now`, a step costing `perRow` per row of the items still running.
+   */
+  private holds(items: SimItem[], now: number, perRow: number): boolean {
+    finishTimes(items, now, perRow);
+    return items.every((i) => i.finishAt! - now <= DEADLINE_MARGIN * (i.deadlineAt - now) || i.finishAt! <= now);
+  }
+
+  private enter(cost: SamplingCost, deadlineAt: number, signal: AbortSignal | undefined): Promise<Lane> {
+    const lane = this.queue.length === 0 ? this.fit(cost, deadlineAt) : null;
     if (lane) {
       this.take(lane, cost);
       return Promise.resolve(lane);
@@ -110,12 +173,12 @@ export class SamplingGate implements SamplingAdmission {
         const i = this.queue.indexOf(waiter);
         if (i >= 0) this.queue.splice(i, 1);
         reject(signal!.reason);
-        // The head may have been the one blocking others that now fit.
+        // It may have been the head, blocking others that fit.
         this.admitWaiting();
       };
       const waiter: Waiter = {
         cost,
-        enqueuedAt: this.clock.now(),
+        deadlineAt,
         admit: (l) => {
           signal?.removeEventListener('abort', onAbort);
           this.take(l, cost);
@@ -139,57 +202,85 @@ export class SamplingGate implements SamplingAdmission {
   /** Admits waiting requests in order while the head fits somewhere. */
   private admitWaiting(): void {
     while (this.queue.length > 0) {
-      const lane = this.fit(this.queue[0]!.cost.rows);
+      const head = this.queue[0]!;
+      const lane = this.fit(head.cost, head.deadlineAt);
       if (!lane) return;
       this.queue.shift()!.admit(lane);
     }
   }
 
   /**
-   * Simulates the lanes at the measured time per step: the running samplers finish after their
-   * remaining steps, the waiting ones are admitted in order as rows free up, then this one runs
-   * its steps. Refuses it when that ends after the deadline.
+   * Simulates the lanes at the measured time per row: running requests step on, waiting ones
+   * are admitted in order as the rule allows, then this one. Refuses it (OverloadedError) when
+   * it would not finish before its deadline.
    */
-  private checkDeadline(cost: SamplingCost): void {
-    const stepMs = this.stepMs();
-    if (stepMs === undefined) return;
+  private checkDeadline(cost: SamplingCost, deadlineAt: number): void {
+    const perRow = this.msPerRow();
+    if (perRow === undefined) return;
     const now = this.clock.now();
-    const lanes = this.lanes.map((l) => ({ rows: l.rows, items: [...l.active].map((r) => ({ rows: r.rows, left: Math.max(1, r.steps - Math.floor((now - r.startedAt) / stepMs)) })) }));
-    const pending = [...this.queue.map((w) => w.cost), cost];
-    let t = 0;
+    const lanes = this.lanes.map((l) => ({ items: this.items(l), at: now }));
+    const pending = [...this.queue.map((w) => ({ cost: w.cost, deadlineAt: w.deadlineAt })), { cost, deadlineAt }];
+    const limit = now + DEADLINE_MARGIN * this.options.deadlineMs;
+    let t = now;
     for (;;) {
+      // Admit the queue's head while some lane can take it at time t.
       while (pending.length > 0) {
         const head = pending[0]!;
-        let lane: (typeof lanes)[number] | null = null;
-        for (const l of lanes) if ((l.rows + head.rows <= this.options.maxRows || l.rows === 0) && (!lane || l.rows < lane.rows)) lane = l;
+        const item: SimItem = { rows: head.cost.rows, left: head.cost.steps, deadlineAt: head.deadlineAt };
+        const lane = lanes.find((l) => {
+          const rows = l.items.reduce((a, i) => a + i.rows, 0);
+          if (rows > 0 && rows + item.rows > this.options.maxRows) return false;
+          return rows === 0 || this.holds([...l.items.map((i) => ({ ...i })), { ...item }], t, perRow);
+        });
         if (!lane) break;
         pending.shift();
+        lane.items.push(item);
         if (pending.length === 0) {
-          // This request starts at step t.
-          const finishMs = (t + cost.steps) * stepMs;
-          if (finishMs <= this.options.deadlineMs) return;
-          this.options.stats.recordRejection();
-          throw new OverloadedError(retryAfterSeconds(Math.max(t * stepMs, finishMs - this.options.deadlineMs)), finishMs, this.options.deadlineMs);
+          // This request starts at t: when does it finish among the others of its lane?
+          const copy = lane.items.map((i) => ({ ...i }));
+          finishTimes(copy, t, perRow);
+          const finish = copy[copy.length - 1]!.finishAt!;
+          if (finish <= limit) return;
+          this.refuse(finish - now, t - now);
         }
-        lane.rows += head.rows;
-        lane.items.push({ rows: head.rows, left: head.steps });
       }
-      const all = lanes.flatMap((l) => l.items);
-      if (all.length === 0) return; // cannot happen: something blocks the head
-      const dt = Math.min(...all.map((i) => i.left));
-      t += dt;
+      if (t > limit) this.refuse(t - now + cost.steps * cost.rows * perRow, t - now);
+      // Advance to the next time a request finishes somewhere.
+      let next = Infinity;
       for (const l of lanes) {
-        for (const i of l.items) i.left -= dt;
-        const done = l.items.filter((i) => i.left <= 0);
-        for (const d of done) l.rows -= d.rows;
+        if (l.items.length === 0) continue;
+        finishTimes(l.items, t, perRow);
+        next = Math.min(next, ...l.items.map((i) => i.finishAt!));
+      }
+      if (next === Infinity) return; // nothing runs and nothing fits: cannot happen, admit
+      for (const l of lanes) {
+        if (l.items.length === 0) continue;
+        // Steps each request makes until `next`, at the lane's current step time.
+        const stepMs = perRow * l.items.reduce((a, i) => a + i.rows, 0);
+        const steps = Math.floor((next - t) / stepMs + 1e-9);
+        for (const i of l.items) i.left -= steps;
         l.items = l.items.filter((i) => i.left > 0);
       }
+      t = next;
     }
   }
 
-  /** Mean duration of a lane's ε call (a step), ms; undefined until measured. */
-  private stepMs(): number | undefined {
-    const measured = this.lanes.map((l) => l.batcher.meanCallMs).filter((v): v is number => v !== undefined);
-    return measured.length === 0 ? undefined : Math.max(...measured);
+  private refuse(estimatedMs: number, waitMs: number): never {
+    this.options.stats.recordRejection();
+    throw new OverloadedError(retryAfterSeconds(Math.max(waitMs, estimatedMs - this.options.deadlineMs)), estimatedMs, this.options.deadlineMs);
+  }
+}
+
+/** Sets each item's finish time when the items step together from `start`, a step costing `perRow` per row still running. */
+function finishTimes(items: SimItem[], start: number, perRow: number): void {
+  const order = [...items].sort((a, b) => a.left - b.left);
+  let t = start;
+  let done = 0;
+  let rows = items.reduce((a, i) => a + i.rows, 0);
+  for (const item of order) {
+    t += (item.left - done) * perRow * rows;
+    done = item.left;
+    item.finishAt = t;
+    rows -= item.rows;
   }
 }

@@ -194,6 +194,12 @@ describe('safetensors request bodies', () => {
       { name: 'mask', dtype: 'BOOL', shape: [2, 2], data: mask },
     ]);
     expect(json.json()).toMatchObject({ outputs: { out: [[1, 0], [3, 2 ** 40]] } });
+    const notBool = await postTensors(ep, [
+      { name: 'ids', dtype: 'I64', shape: [2, 2], data: ids },
+      { name: 'mask', dtype: 'BOOL', shape: [2, 2], data: Uint8Array.from([1, 0, 2, 1]) },
+    ]);
+    expect(notBool.status).toBe(400);
+    expect(notBool.json()['error']).toBe('input \'mask\' must contain bool values: element 2 is the byte 2, not 0 or 1');
   });
 
   it('a malformed body is a 400 naming the problem, counted as a client error only; the next request is fine', async () => {
