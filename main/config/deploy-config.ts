@@ -12,6 +12,7 @@ import { LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { FramewormError } from '../common/errors.js';
 import { isJsonObject, type JsonObject } from '../common/json.js';
+import { MAX_SWARM_REPLICAS } from '../../preload/contract.js';
 
 /** Workspace-relative location of the config file. */
 export const CONFIG_RELATIVE_PATH = 'configs/deploy_config.yaml';
@@ -122,8 +123,8 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 /** Web-mode uploads stream to disk, so the cap is the disk's business: 64 GiB keeps a typo sane. */
 const MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
 const MAX_CONTAINER_MEMORY_MB = 1_048_576; // 1 TiB
-/** Most replicas one Swarm service may run (`swarm_replicas`, `deploy start --replicas`, `deploy scale`): each takes a host port of its own. */
-export const MAX_SWARM_REPLICAS = 32;
+/** Most replicas one Swarm service may run (`swarm_replicas`, `deploy start --replicas`, `deploy scale`): each takes a host port of its own. Defined in the contract, so the GUI's form shares it. */
+export { MAX_SWARM_REPLICAS };
 const MAX_ROLLBACK_CHECKS = 1000;
 const MAX_MIN_REQUESTS_PER_CHECK = 1_000_000;
 // Drift windows and references hold raw rows in memory; the tests need at least 10 rows a side.

@@ -367,7 +367,7 @@ describe('bad requests: 400 with a JSON error naming the problem; the error rate
     ['an unknown field (dcgan)', 'dcgan', { batch_size: 1, seed: 1, truncation: 0.5 }, /unknown field 'truncation'/],
     ['z and seed together', 'dcgan', { z: [new Array(32).fill(0)], seed: 1 }, /either 'z' or 'batch_size'\/'seed'/],
     ['a negative seed', 'ddpm', { num_steps: 2, seed: -1 }, /'seed' must be an integer/],
-    ['an unknown output_format', 'dcgan', { batch_size: 1, seed: 1, output_format: 'jpeg' }, /'output_format' must be "array" or "png"/],
+    ['an unknown output_format', 'dcgan', { batch_size: 1, seed: 1, output_format: 'jpeg' }, /'output_format' must be "array", "png" or "safetensors"/],
     ['an unknown output_format without a seed', 'ddpm', { num_steps: 2, output_format: 'jpeg' }, /'output_format'/],
     ['batch_size disagreeing with class_labels', 'cfg_ddpm', { batch_size: 3, class_labels: [0, 1], num_steps: 2 }, /'batch_size' is 3 but 'class_labels' has 2/],
   ];
