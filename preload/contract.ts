@@ -34,6 +34,9 @@ export interface DeployStartArgs {
   readonly actor?: string;
 }
 
+/** Most replicas one Swarm service may run (`--replicas`, `deploy scale`, `swarm_replicas`); main/config uses this one. */
+export const MAX_SWARM_REPLICAS = 32;
+
 /**
  * What went wrong after a change had committed (e.g. the JSONL log could not be written): the
  * change stands; the CLI prints these as warnings, never as a failure.

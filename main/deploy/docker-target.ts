@@ -247,7 +247,8 @@ export class DockerTarget {
     const list = await client.docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKSPACE}=${this.workspaceId}`] } });
     let removed = 0;
     for (const c of list) {
-      if (keep.has(c.Id)) continue;
+      // Swarm task containers inherit the image's workspace label; Swarm owns them (the swarm target adopts their service).
+      if (keep.has(c.Id) || c.Labels?.['com.docker.swarm.service.id']) continue;
       await client.stopAndRemove(c.Id, 1);
       removed++;
     }

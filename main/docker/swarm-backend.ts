@@ -21,9 +21,8 @@ import http from 'node:http';
 import { FramewormError } from '../common/errors.js';
 import type { ModelType } from '../common/types.js';
 import type { Backend, BackendHealth, WireRequest } from '../serving/backend.js';
-import { RawBody, RawJson } from '../serving/http-io.js';
 import { InFlight } from '../serving/in-flight.js';
-import { RequestError } from '../serving/schemas/types.js';
+import { forwardPost, forwardResult, type ForwardAnswer } from './forward-http.js';
 import type { SwarmClient, TaskInfo } from './swarm-client.js';
 import { SWARM_LABEL_VERSION } from './swarm-spec.js';
 
@@ -52,12 +51,6 @@ interface Candidate {
   readonly slot: number;
   readonly port: number;
   readonly version: string | null;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: Buffer;
-  readonly type: string;
 }
 
 /** How long a port that refused a connection is skipped (the task list catches up meanwhile). */
@@ -151,10 +144,7 @@ export class SwarmBackend implements Backend {
       const answer = await this.forward(payload, contentType, wire?.accept, signal, t0 + this.options.requestTimeoutMs);
       this.latencies.push(performance.now() - t0);
       if (this.latencies.length > LATENCY_WINDOW) this.latencies.splice(0, this.latencies.length - LATENCY_WINDOW);
-      if (answer.status === 200) return answer.type === 'application/json' || answer.type === '' ? new RawJson(answer.body) : new RawBody(answer.body, answer.type);
-      const parsed = parseError(answer.body);
-      if (answer.status >= 400 && answer.status < 500) throw new RequestError(answer.status, parsed.error, parsed.detail);
-      throw new FramewormError('E_RUNTIME', `swarm service ${this.options.serviceName} answered ${answer.status}: ${parsed.error}`);
+      return forwardResult(answer, `swarm service ${this.options.serviceName}`);
     });
   }
 
@@ -190,7 +180,7 @@ export class SwarmBackend implements Backend {
   }
 
   /** Sends to the least busy candidate; connection failures go to another one until the deadline. */
-  private async forward(payload: Buffer, contentType: string, accept: string | undefined, signal: AbortSignal | undefined, deadline: number): Promise<Answer> {
+  private async forward(payload: Buffer, contentType: string, accept: string | undefined, signal: AbortSignal | undefined, deadline: number): Promise<ForwardAnswer> {
     let last: Error | null = null;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FramewormError('E_RUNTIME', 'the request was abandoned before a swarm task answered');
@@ -209,7 +199,7 @@ export class SwarmBackend implements Backend {
       if (attempt > 0) this.retried++;
       this.perPort.set(target.port, (this.perPort.get(target.port) ?? 0) + 1);
       try {
-        return await this.post(target.port, payload, contentType, accept, Math.max(1, left));
+        return await forwardPost(this.agent, { host: this.options.host, port: target.port, path: '/predict', payload, contentType, accept, timeoutMs: Math.max(1, left) });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (!code || !CONNECTION_CODES.has(code)) throw this.unreachable(target, err as Error);
@@ -270,25 +260,6 @@ export class SwarmBackend implements Backend {
     this.candidates = next;
   }
 
-  private post(port: number, payload: Buffer, contentType: string, accept: string | undefined, timeoutMs: number): Promise<Answer> {
-    const headers: http.OutgoingHttpHeaders = { 'content-type': contentType, 'content-length': payload.length };
-    if (accept !== undefined) headers['accept'] = accept;
-    return new Promise<Answer>((resolve, reject) => {
-      const req = http.request({ host: this.options.host, port, path: '/predict', method: 'POST', agent: this.agent, headers, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-          resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks), type });
-        });
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-
   private unreachable(target: Candidate, err: Error): FramewormError {
     const code = (err as NodeJS.ErrnoException).code;
     return new FramewormError('E_RUNTIME', `task ${target.slot} of swarm service ${this.options.serviceName} (port ${target.port}) did not answer (${code ? `${code}: ` : ''}${err.message})`);
@@ -305,15 +276,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-function parseError(body: Buffer): { error: string; detail: unknown } {
-  try {
-    const doc = JSON.parse(body.toString('utf8')) as { error?: unknown; detail?: unknown };
-    if (doc && typeof doc.error === 'string') return { error: doc.error, detail: doc.detail ?? null };
-  } catch {
-    /* not JSON */
-  }
-  const text = body.toString('utf8').trim().slice(0, 300);
-  return { error: text || 'empty answer', detail: null };
 }

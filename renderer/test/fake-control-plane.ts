@@ -66,6 +66,8 @@ export class FakeControlPlane implements RendererClient {
   containerLog: string[] = [];
   /** When set, deploy.start sends these steps then waits for `finishDeploy` or a cancel. */
   deploySteps: ProgressEvent[] = [];
+  /** Per model: fields deploy.status adds to its answer (a target's part: swarm, container). */
+  readonly statusExtra = new Map<string, Partial<DeploymentStatus>>();
   private pendingDeploy: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   addModel(name: string, versions: VersionView[], w: WatcherView | null = null, endpoint: string | null = 'http://127.0.0.1:8100'): void {
@@ -79,6 +81,7 @@ export class FakeControlPlane implements RendererClient {
     return {
       name, endpoint: m.endpoint, serving: production !== null, serving_version: production, production, target: 'embedded',
       versions: m.versions, metrics: null, container: null, watcher: m.watcher, drill: null,
+      ...this.statusExtra.get(name),
     };
   }
 

@@ -6,6 +6,7 @@ import { MetricsCharts } from '../src/components/metrics-charts';
 import { WatcherCard } from '../src/components/watcher-card';
 import { startAppStores } from '../src/stores/app-stores';
 import { FakeControlPlane, version, watcher } from './fake-control-plane';
+import { painted, recordingCanvases } from './metrics-recording-canvas';
 import { renderWith } from './render-app';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -82,17 +83,20 @@ describe('model view', () => {
 });
 
 describe('metrics charts', () => {
-  it('draws each run of data as its own segment, with the threshold line and range buttons', () => {
+  it('draws each run of data as its own segment, with the threshold line and range buttons', async () => {
+    const canvases = recordingCanvases();
     const cp = new FakeControlPlane();
     const { stores, container } = renderWith(cp, <MetricsCharts name="mnist" threshold={250} width={600} now={T0 + 10_000} />);
     act(() => {
       for (const s of [sample(0, 100), sample(1, 110), sample(2, 120), sample(6, 300), sample(7, 310)]) stores.metrics.getState().ingest(s);
     });
-    const p95 = container.querySelector('.recharts-line path[name="p95"]');
-    expect(p95).not.toBeNull();
-    const d = p95!.getAttribute('d') ?? '';
-    // Two runs of data around a gap → two move-to commands, not one line bridging it.
-    expect(d.match(/M/g)?.length).toBe(2);
+    await painted();
+    canvases.restore();
+    // The lines are painted on a canvas over the plot: p50, p95 and p99 each as two runs of data
+    // around the gap → two move-to calls per line, not one line bridging it.
+    const latency = canvases.of(container.querySelector('figure[aria-label^="Latency"] canvas'));
+    expect(latency.filter((c) => c[0] === 'stroke').length).toBe(3);
+    expect(latency.filter((c) => c[0] === 'moveTo').length).toBe(6);
     expect(container.querySelector('.recharts-reference-line')).toBeTruthy();
     expect(screen.getByRole('button', { name: '5 m' }).getAttribute('aria-pressed')).toBe('true');
     fireEvent.click(screen.getByRole('button', { name: '1 h' }));

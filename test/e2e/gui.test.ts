@@ -225,10 +225,16 @@ describe('the GUI in Chromium over frameworm ui --web', () => {
     const rate = page.getByRole('img', { name: new RegExp(`^Request rate of ${NAME}: \\d+(\\.\\d)? per second$`) });
     await rate.waitFor();
     const latency = page.getByRole('img', { name: new RegExp(`^Latency of ${NAME} over`) });
-    const curve = latency.locator('path.recharts-line-curve').nth(1);
-    const before = await curve.getAttribute('d');
-    // The p95 line is redrawn as new samples arrive (1 Hz).
-    await expect.poll(() => curve.getAttribute('d'), { timeout: STEP_BOUND_MS }).not.toBe(before);
+    // The lines are painted on a canvas over recharts' frame: its pixels change as new samples
+    // arrive (1 Hz), and it lies inside the frame's SVG (over the plot area, not beside it).
+    const lines = latency.locator('canvas.chart-lines');
+    const pixels = (): Promise<string> => lines.evaluate((c) => (c as unknown as { toDataURL(): string }).toDataURL());
+    const before = await pixels();
+    await expect.poll(pixels, { timeout: STEP_BOUND_MS }).not.toBe(before);
+    const [canvasBox, svgBox] = [await lines.boundingBox(), await latency.locator('svg.recharts-surface').boundingBox()];
+    expect(canvasBox!.x).toBeGreaterThan(svgBox!.x);
+    expect(canvasBox!.x + canvasBox!.width).toBeLessThan(svgBox!.x + svgBox!.width);
+    expect(canvasBox!.y + canvasBox!.height).toBeLessThan(svgBox!.y + svgBox!.height);
     expect(await latency.getAttribute('aria-label')).toMatch(/, p95 \d+(\.\d)? ms, p99 \d+(\.\d)? ms, threshold 100 ms$/);
     expect(await page.getByText('No requests in this range').count()).toBe(0);
     await screenshot('live-chart', latency);

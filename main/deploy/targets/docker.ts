@@ -11,6 +11,7 @@ import type { Backend } from '../../serving/backend.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { FramewormError, toFramewormError } from '../../common/errors.js';
 import type { DockerTarget } from '../docker-target.js';
+import { versionImageId } from './version-image.js';
 import type { DeploymentTarget, PrepareRequest, PreparedVersion, Progress } from './target.js';
 
 export class DockerDeploymentTarget implements DeploymentTarget {
@@ -62,19 +63,7 @@ export class DockerDeploymentTarget implements DeploymentTarget {
   /** Runs the version's image; an image deleted from the store since is rebuilt from its export. */
   async load(record: VersionRecord, progress: Progress, signal?: AbortSignal): Promise<Backend> {
     const tag = record.artifacts['image'] ?? imageRef(record.name, record.version);
-    let id = record.lineage.image_digest;
-    if (!id || !(await this.docker.hasImage(id))) {
-      progress({ step: 'build', message: `the image of ${record.version} is gone; rebuilding it from its export`, value: 0.2 });
-      const image = await this.docker.build(
-        { name: record.name, version: record.version, type: record.type, exportDir: this.workspace.exportDir(record.name, record.version), ...(record.artifacts['base_image'] ? { baseImage: record.artifacts['base_image'] } : {}) },
-        progress,
-        signal,
-      );
-      this.docker.discardGenerated(record.name, image);
-      this.registry.setImageDigest(record.name, record.version, image.id);
-      this.registry.recordEvent(record.name, 'image_rebuilt', { version: record.version, image: image.tag, image_digest: image.id, previous_digest: id });
-      id = image.id;
-    }
+    const id = await versionImageId({ docker: this.docker, registry: this.registry, workspace: this.workspace }, record, progress, signal);
     return this.docker.run({ name: record.name, version: record.version, type: record.type, image: { tag, id } }, progress, signal);
   }
 

@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import type { DeployStartArgs, ScaleResult, SwarmStateView, SwarmTaskView } from '../../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../../common/errors.js';
+import type { JsonObject, JsonValue } from '../../common/json.js';
 import type { ModelType } from '../../common/types.js';
 import { MAX_SWARM_REPLICAS, type DeployConfig } from '../../config/deploy-config.js';
 import { imageRepository } from '../../docker/image-names.js';
@@ -28,6 +29,7 @@ import type { Registry, VersionRecord } from '../../registry/registry.js';
 import type { Backend } from '../../serving/backend.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import type { DockerTarget } from '../docker-target.js';
+import { versionImageId } from './version-image.js';
 import { ROLLED_BACK_UPDATE, type DeploymentTarget, type PrepareRequest, type PreparedVersion, type Progress } from './target.js';
 
 /** Where tasks' servers listen: the stable endpoint on this machine forwards to them. */
@@ -39,14 +41,18 @@ const PORT_BLOCKS = 400;
 const POLL_MS = 500;
 /** A task of a new service that fails this many times is not going to come up. */
 const MAX_START_FAILURES = 3;
+/** How many of a model's newest events are searched for the replicas it last ran with. */
+const REPLICAS_LOOKBACK = 2_000;
 
 interface RunRequest {
   readonly name: string;
   readonly version: string;
   readonly type: ModelType;
   readonly imageId: string;
-  /** Replicas asked for; null keeps the running service's (or swarm_replicas for a new one). */
+  /** Replicas asked for; null keeps the running service's (or `newReplicas()` for a new one). */
   readonly replicas: number | null;
+  /** Replicas of a service created with `replicas` null. */
+  readonly newReplicas: () => number;
 }
 
 export class SwarmDeploymentTarget implements DeploymentTarget {
@@ -85,9 +91,10 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
     );
     progress({ step: 'build', message: `built ${image.tag} (${image.id.slice(7, 19)}) in ${image.buildSeconds.toFixed(1)} s`, value: 0.55 });
     return {
-      artifacts: { image: image.tag, base_image: image.baseImage },
+      // The replicas asked for are kept with the version: a restore that re-creates the service uses them.
+      artifacts: { image: image.tag, base_image: image.baseImage, ...(args.replicas !== undefined ? { replicas: String(args.replicas) } : {}) },
       lineage: { image_digest: image.id },
-      load: (p, s) => this.run({ name, version, type, imageId: image.id, replicas: args.replicas ?? null }, p, s),
+      load: (p, s) => this.run({ name, version, type, imageId: image.id, replicas: args.replicas ?? null, newReplicas: () => this.config.swarm_replicas }, p, s),
       commit: () => this.docker.publishGenerated(name, image),
       discard: async () => {
         await this.docker.removeImage(image.id);
@@ -98,20 +105,32 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
 
   /** Runs a registered version (promote, rollback, restore); an image gone from the store is rebuilt. */
   async load(record: VersionRecord, progress: Progress, signal?: AbortSignal): Promise<Backend> {
-    let id = record.lineage.image_digest;
-    if (!id || !(await this.docker.hasImage(id))) {
-      progress({ step: 'build', message: `the image of ${record.version} is gone; rebuilding it from its export`, value: 0.2 });
-      const image = await this.docker.build(
-        { name: record.name, version: record.version, type: record.type, exportDir: this.workspace.exportDir(record.name, record.version), ...(record.artifacts['base_image'] ? { baseImage: record.artifacts['base_image'] } : {}) },
-        progress,
-        signal,
-      );
-      this.docker.discardGenerated(record.name, image);
-      this.registry.setImageDigest(record.name, record.version, image.id);
-      this.registry.recordEvent(record.name, 'image_rebuilt', { version: record.version, image: image.tag, image_digest: image.id, previous_digest: id });
-      id = image.id;
+    const id = await versionImageId({ docker: this.docker, registry: this.registry, workspace: this.workspace }, record, progress, signal);
+    // A version loaded with no service running (restore after a graceful agent stop removed it)
+    // comes back with the replicas it last ran with.
+    return this.run({ name: record.name, version: record.version, type: record.type, imageId: id, replicas: null, newReplicas: () => this.lastReplicas(record.name) }, progress, signal);
+  }
+
+  /**
+   * How many replicas a service re-created for `model` runs (restore after a graceful agent stop
+   * removed it): the newest of its `scale` events and `--replicas` given at deploy (kept in the
+   * version's register event); swarm_replicas when neither was ever given.
+   */
+  private lastReplicas(model: string): number {
+    let events: ReturnType<Registry['listEvents']>;
+    try {
+      events = this.registry.listEvents(model, REPLICAS_LOOKBACK);
+    } catch {
+      return this.config.swarm_replicas;
     }
-    return this.run({ name: record.name, version: record.version, type: record.type, imageId: id, replicas: null }, progress, signal);
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]!;
+      const artifacts = e.fields['artifacts'];
+      const raw = e.event === 'scale' ? e.fields['replicas'] : e.event === 'register' && isJsonObject(artifacts) ? artifacts['replicas'] : undefined;
+      const n = Number(raw);
+      if (raw !== undefined && raw !== null && Number.isInteger(n) && n >= 1 && n <= MAX_SWARM_REPLICAS) return n;
+    }
+    return this.config.swarm_replicas;
   }
 
   async describe(): Promise<null> {
@@ -152,15 +171,25 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
     }
     const swarm = await this.swarm();
     let removed = 0;
+    let kept = 0;
     for (const s of services) {
       const model = s.Spec.Labels?.[SWARM_LABEL_MODEL] ?? '';
       const version = s.Spec.Labels?.[SWARM_LABEL_VERSION] ?? '';
-      // A production version on swarm is adopted by restore (load finds its service running).
-      if (hasProduction && isRegistered(model, version) && this.registry.getProduction(model)?.version === version) continue;
+      // The service of a model whose production version is on swarm survives a crashed agent and
+      // is adopted by restore: run() reuses it when it runs that version's image and otherwise
+      // updates it in place (a crash mid-promote / mid-rollback / mid-deploy left another version
+      // there). Removing it would cut serving and re-creating it could race its old tasks' ports.
+      const production = hasProduction ? this.registry.getProduction(model) : null;
+      if (production?.target === 'swarm' && s.Spec.Name === this.serviceName(model)) {
+        kept++;
+        if (version !== production.version || !isRegistered(model, version)) log(`${model}: swarm service ${s.Spec.Name} runs ${version || 'an unknown version'}, not production ${production.version}; restore updates it`);
+        continue;
+      }
       await swarm.remove(s.ID, 30_000).catch(() => undefined);
       removed++;
     }
     if (removed > 0) log(`removed ${removed} swarm service(s) left by an earlier agent`);
+    if (kept > 0) log(`adopting ${kept} running swarm service(s) of production versions`);
   }
 
   /** The service name of a model: unique per workspace and exact model name, ≤ 63 characters. */
@@ -192,7 +221,7 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
     });
 
     if (!existing) {
-      const replicas = request.replicas ?? this.config.swarm_replicas;
+      const replicas = request.replicas ?? request.newReplicas();
       const portBase = await this.allocatePortBase(swarm, request.name);
       progress({ step: 'run', message: `creating swarm service ${serviceName} (${replicas} replica(s), ports ${portBase + 1}-${portBase + replicas})`, value: 0.6 });
       const t0 = Date.now();
@@ -340,7 +369,7 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
         const spec = { ...existing.Spec, Labels: { ...existing.Spec.Labels, [SWARM_LABEL_VERSION]: predecessor.version } } as Record<string, unknown>;
         const template = existing.Spec.TaskTemplate;
         spec['TaskTemplate'] = { ...template, ContainerSpec: { ...template.ContainerSpec, Image: predecessor.imageId, Labels: { ...template.ContainerSpec.Labels, [SWARM_LABEL_VERSION]: predecessor.version } } };
-        await this.update(swarm, existing, spec, { name: model, version: predecessor.version, type: predecessor.type, imageId: predecessor.imageId, replicas: null }, backend.version, existing.Spec.Mode.Replicated?.Replicas ?? 1).catch((err: unknown) => {
+        await this.update(swarm, existing, spec, { name: model, version: predecessor.version, type: predecessor.type, imageId: predecessor.imageId, replicas: null, newReplicas: () => this.config.swarm_replicas }, backend.version, existing.Spec.Mode.Replicated?.Replicas ?? 1).catch((err: unknown) => {
           process.stderr.write(`warning: could not put ${backend.serviceName} back to ${predecessor.version}: ${toFramewormError(err).message}\n`);
         });
       }
@@ -416,6 +445,10 @@ export function checkReplicas(replicas: number, what: string): void {
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_SWARM_REPLICAS) {
     throw new FramewormError('E_USAGE', `${what} must be an integer from 1 to ${MAX_SWARM_REPLICAS} (the most replicas one service may run here; got ${replicas})`);
   }
+}
+
+function isJsonObject(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function versionOf(t: TaskInfo): string | null {

@@ -5,7 +5,7 @@
  */
 import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { useStore } from 'zustand';
-import type { TargetName } from '../../../preload/contract';
+import { MAX_SWARM_REPLICAS, type TargetName } from '../../../preload/contract';
 import { formatBytes, formatCount, shortHash } from '../domain/format';
 import type { InspectionView } from '../domain/inspection';
 import { useStores } from '../stores/app-stores';
@@ -102,6 +102,12 @@ function DeployForm(): ReactNode {
             ))}
           </select>
         </label>
+        {options.target === 'swarm' ? (
+          <label>
+            Replicas <span className="muted">(1–{MAX_SWARM_REPLICAS}; empty: deploy.swarm_replicas)</span>
+            <input type="number" inputMode="numeric" min={1} max={MAX_SWARM_REPLICAS} value={options.replicas} onChange={(e) => set({ replicas: e.target.value })} />
+          </label>
+        ) : null}
         <label>
           Stage
           <select value={options.stage} onChange={(e) => set({ stage: e.target.value === 'staging' ? 'staging' : 'production' })}>

@@ -1,4 +1,4 @@
-/** Everything about the selected model: overview, charts, watcher, container, try-it, drift, versions, events. */
+/** Everything about the selected model: overview, charts, watcher, container or swarm service, try-it, drift, versions, events. */
 import { useEffect, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import { thresholdFromWatcher } from '../domain/chart-series';
@@ -9,6 +9,7 @@ import { EventTimeline } from './event-timeline';
 import { LineageDrawer } from './lineage-drawer';
 import { MetricsCharts } from './metrics-charts';
 import { OverviewCards } from './overview-cards';
+import { SwarmCard } from './swarm-card';
 import { TryItPanel } from './try-it-panel';
 import { VersionsTable } from './versions-table';
 import { WatcherCard } from './watcher-card';
@@ -39,6 +40,7 @@ export function ModelView({ name }: { readonly name: string }): ReactNode {
       <MetricsCharts name={name} threshold={thresholdFromWatcher(status.watcher)} />
       <WatcherCard watcher={status.watcher} />
       {status.target === 'docker' || status.container ? <ContainerCard name={name} container={status.container} /> : null}
+      {status.target === 'swarm' || status.swarm ? <SwarmCard name={name} swarm={status.swarm} /> : null}
       <TryItPanel name={name} version={status.serving ? status.serving_version : null} />
       <DriftPanel name={name} checkedAt={status.drift?.ts ?? null} />
       <VersionsTable status={status} />

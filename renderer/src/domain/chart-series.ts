@@ -309,3 +309,75 @@ export function thresholdFromWatcher(watcher: { readonly rule: string } | null |
   const m = /p95\s*>\s*([0-9]+(?:\.[0-9]+)?)\s*ms/.exec(watcher.rule);
   return m ? Number(m[1]) : null;
 }
+
+/**
+ * How far the charts' frame (axes, grid, markers) moves at a time, per range: the frame is
+ * redrawn by recharts only when its window steps, while the lines are painted every second on
+ * a canvas over it. A multiple of the range's bucket, so buckets stay aligned to the window.
+ */
+const FRAME_STEP_S: Readonly<Record<RangeKey, number>> = { '5m': 10, '15m': 30, '1h': 60 };
+
+/** The time window a chart frame shows: `[startMs, endMs)`, `endMs` a little ahead of now. */
+export interface FrameWindow {
+  readonly startMs: number;
+  readonly endMs: number;
+  /** How far the window moves at a time (ms). */
+  readonly stepMs: number;
+}
+
+/**
+ * The frame's window for `nowMs`: its end is the next multiple of the range's step after now
+ * (so now is always inside and the right edge leads it by less than one step), its start one
+ * range before. The same for every `nowMs` within one step: the frame does not move meanwhile.
+ */
+export function frameWindow(range: RangeSpec, nowMs: number): FrameWindow {
+  const stepMs = FRAME_STEP_S[range.key] * 1000;
+  const endMs = Math.floor(nowMs / stepMs) * stepMs + stepMs;
+  return { startMs: endMs - range.seconds * 1000, endMs, stepMs };
+}
+
+/**
+ * The rows of a frame's window: the range's buckets from `startMs` to `endMs` (those after now
+ * are empty, so nothing is drawn there yet).
+ */
+export function buildWindowSeries(source: SampleSource, range: RangeSpec, window: FrameWindow): SeriesPoint[] {
+  // buildSeries ends its buckets at the bucket after `nowMs`: the last millisecond of the window
+  // makes that the window's end (the step is a multiple of the bucket width).
+  return buildSeries(source, range, window.endMs - 1);
+}
+
+/** A value axis fixed for a frame: from 0 to `max`, labelled at `ticks`. */
+export interface ValueAxis {
+  readonly max: number;
+  readonly ticks: readonly number[];
+}
+
+/** The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ `x` (x > 0). */
+function niceStep(x: number): number {
+  const base = 10 ** Math.floor(Math.log10(x));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * base >= x * (1 - 1e-9)) return m * base;
+  return 10 * base;
+}
+
+/**
+ * A value axis that holds the data's maximum and the threshold with some headroom, in round
+ * steps (at most five intervals). Without data or threshold: 0 … `floor` (so an empty chart
+ * still has a scale).
+ */
+export function valueAxis(dataMax: number | null, threshold: number | null, floor = 1): ValueAxis {
+  const need = Math.max(dataMax ?? 0, threshold ?? 0, 0) * 1.1;
+  const top = need > 0 ? need : floor;
+  const step = niceStep(top / 5);
+  const n = Math.max(1, Math.ceil(top / step - 1e-9));
+  const ticks: number[] = [];
+  // Rounded so 0.1 + 0.2 style sums do not print as 0.30000000000000004 on the axis.
+  for (let i = 0; i <= n; i += 1) ticks.push(Number((i * step).toPrecision(12)));
+  return { max: ticks[ticks.length - 1]!, ticks };
+}
+
+/** The largest finite value of the given series over `points`, or null when all are gaps. */
+export function seriesMax(points: readonly SeriesPoint[], keys: readonly (keyof Omit<SeriesPoint, 't'>)[]): number | null {
+  let max: number | null = null;
+  for (const p of points) for (const k of keys) max = maxOf(max, p[k]);
+  return max;
+}

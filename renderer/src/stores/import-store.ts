@@ -4,7 +4,7 @@
  * Lives outside the panel so a deploy in progress survives navigating away.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { DeployStartArgs, DeployStartResult, ProgressEvent, TargetName } from '../../../preload/contract';
+import { MAX_SWARM_REPLICAS, type DeployStartArgs, type DeployStartResult, type ProgressEvent, type TargetName } from '../../../preload/contract';
 import { describeError, errorCode, type RendererClient } from '../bridge/client-types';
 import { nameFromFile, NEEDS_IMAGE_SIZE, toInspectionView, type InspectionView } from '../domain/inspection';
 
@@ -19,6 +19,8 @@ export interface DeployOptions {
   readonly quantize: boolean;
   /** Empty: from the checkpoint; needed for fully convolutional types. */
   readonly imageSize: string;
+  /** Swarm target only: tasks of the service, 1..MAX_SWARM_REPLICAS; empty: deploy.swarm_replicas. */
+  readonly replicas: string;
 }
 
 /** One step of the deploy, with its latest message and fraction. */
@@ -52,7 +54,7 @@ export interface ImportState {
 
 export type ImportStore = StoreApi<ImportState>;
 
-const DEFAULT_OPTIONS: DeployOptions = { name: '', version: '', target: 'embedded', stage: 'production', quantize: false, imageSize: '' };
+const DEFAULT_OPTIONS: DeployOptions = { name: '', version: '', target: 'embedded', stage: 'production', quantize: false, imageSize: '', replicas: '' };
 
 /** Build-log lines kept (the end of a long build is what matters). */
 const BUILD_LOG_LINES = 400;
@@ -136,6 +138,10 @@ export function createImportStore(client: RendererClient): ImportStore {
       } else if (NEEDS_IMAGE_SIZE.has(inspection.type)) {
         return `image size: a ${inspection.type} model is fully convolutional, so its weights do not tell the image size`;
       }
+      if (options.target === 'swarm' && options.replicas !== '') {
+        const n = Number(options.replicas);
+        if (!Number.isInteger(n) || n < 1 || n > MAX_SWARM_REPLICAS) return `replicas: a whole number from 1 to ${MAX_SWARM_REPLICAS} (to stop serving, stop the deployment)`;
+      }
       return null;
     },
 
@@ -156,6 +162,8 @@ export function createImportStore(client: RendererClient): ImportStore {
         actor: 'gui',
         ...(o.version.trim() ? { version: o.version.trim() } : {}),
         ...(o.imageSize !== '' ? { imageSize: Number(o.imageSize) } : {}),
+        // The control plane refuses --replicas on other targets; a value left from choosing swarm first is dropped.
+        ...(o.target === 'swarm' && o.replicas !== '' ? { replicas: Number(o.replicas) } : {}),
       };
       set({ phase: 'deploying', steps: [], buildLog: [], taskId: null, cancelRequested: false, result: null, error: null });
       try {
