@@ -93,7 +93,8 @@ function daemonError(socketPath: string, cause: unknown): FramewormError {
   return new FramewormError('E_RUNTIME', `Docker daemon not running (socket ${socketPath} ${why}); start dockerd or Docker Desktop`, detail);
 }
 
-function message(err: unknown): string {
+/** The daemon's own message of a dockerode error (its JSON `message`), else the error's text. */
+export function daemonMessage(err: unknown): string {
   if (err && typeof err === 'object') {
     const json = (err as { json?: { message?: unknown } }).json;
     if (json && typeof json.message === 'string') return json.message;
@@ -102,7 +103,8 @@ function message(err: unknown): string {
   return String(err);
 }
 
-function statusCode(err: unknown): number | undefined {
+/** The HTTP status of a dockerode error, when the daemon answered. */
+export function daemonStatus(err: unknown): number | undefined {
   return err && typeof err === 'object' && typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : undefined;
 }
 
@@ -181,7 +183,7 @@ export class DockerClient {
       })) as unknown as Readable;
     } catch (err) {
       pack.destroy();
-      throw new FramewormError('E_RUNTIME', `docker build of ${options.tag} failed: ${message(err)}`);
+      throw new FramewormError('E_RUNTIME', `docker build of ${options.tag} failed: ${daemonMessage(err)}`);
     }
     let imageId: string | undefined;
     let buildError: string | undefined;
@@ -202,7 +204,7 @@ export class DockerClient {
           signal?.removeEventListener('abort', onAbort);
           if (settled) return;
           settled = true;
-          if (err) reject(new FramewormError('E_RUNTIME', `docker build of ${options.tag} failed: ${message(err)}`));
+          if (err) reject(new FramewormError('E_RUNTIME', `docker build of ${options.tag} failed: ${daemonMessage(err)}`));
           else resolve();
         },
         (event: BuildProgress) => {
@@ -228,7 +230,7 @@ export class DockerClient {
       const info = await this.docker.getImage(options.tag).inspect();
       return { id: info.Id, tag: options.tag, sizeBytes: info.Size };
     } catch (err) {
-      throw new FramewormError('E_RUNTIME', `docker build of ${options.tag} produced no image (${imageId ?? 'no id'}): ${message(err)}`, { log: tail.join('\n') });
+      throw new FramewormError('E_RUNTIME', `docker build of ${options.tag} produced no image (${imageId ?? 'no id'}): ${daemonMessage(err)}`, { log: tail.join('\n') });
     }
   }
 
@@ -237,8 +239,8 @@ export class DockerClient {
     try {
       return (await this.docker.getImage(ref).inspect()).Id;
     } catch (err) {
-      if (statusCode(err) === 404) return null;
-      throw new FramewormError('E_RUNTIME', `docker image inspect ${ref} failed: ${message(err)}`);
+      if (daemonStatus(err) === 404) return null;
+      throw new FramewormError('E_RUNTIME', `docker image inspect ${ref} failed: ${daemonMessage(err)}`);
     }
   }
 
@@ -273,13 +275,13 @@ export class DockerClient {
         },
       });
     } catch (err) {
-      throw new FramewormError('E_RUNTIME', `cannot create container ${options.name} from ${options.image}: ${message(err)}`);
+      throw new FramewormError('E_RUNTIME', `cannot create container ${options.name} from ${options.image}: ${daemonMessage(err)}`);
     }
     try {
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);
-      const text = message(err);
+      const text = daemonMessage(err);
       if (/port is already allocated|address already in use/i.test(text)) throw new FramewormError('E_PORT_IN_USE', `port 127.0.0.1:${options.hostPort} is in use`);
       throw new FramewormError('E_RUNTIME', `cannot start container ${options.name}: ${text}`);
     }
@@ -292,7 +294,7 @@ export class DockerClient {
     try {
       info = await this.docker.getContainer(idOrName).inspect();
     } catch (err) {
-      throw new FramewormError('E_RUNTIME', `docker inspect ${idOrName} failed: ${message(err)}`);
+      throw new FramewormError('E_RUNTIME', `docker inspect ${idOrName} failed: ${daemonMessage(err)}`);
     }
     const bindings = info.NetworkSettings.Ports[`${containerPort}/tcp`] ?? [];
     const port = Number(bindings.find((b) => b.HostIp === '127.0.0.1')?.HostPort ?? bindings[0]?.HostPort);
@@ -305,8 +307,8 @@ export class DockerClient {
     try {
       info = await this.docker.getContainer(idOrName).inspect();
     } catch (err) {
-      if (statusCode(err) === 404) return null;
-      throw new FramewormError('E_RUNTIME', `docker inspect ${idOrName} failed: ${message(err)}`);
+      if (daemonStatus(err) === 404) return null;
+      throw new FramewormError('E_RUNTIME', `docker inspect ${idOrName} failed: ${daemonMessage(err)}`);
     }
     const health = info.State.Health;
     const last = health?.Log?.[health.Log.length - 1];
@@ -374,14 +376,14 @@ export class DockerClient {
     try {
       await c.stop({ t: timeoutS });
     } catch (err) {
-      const code = statusCode(err);
-      if (code !== 304 && code !== 404) throw new FramewormError('E_RUNTIME', `docker stop ${idOrName} failed: ${message(err)}`);
+      const code = daemonStatus(err);
+      if (code !== 304 && code !== 404) throw new FramewormError('E_RUNTIME', `docker stop ${idOrName} failed: ${daemonMessage(err)}`);
     }
     try {
       await c.remove({ force: true });
     } catch (err) {
-      const code = statusCode(err);
-      if (code !== 404 && code !== 409) throw new FramewormError('E_RUNTIME', `docker rm ${idOrName} failed: ${message(err)}`);
+      const code = daemonStatus(err);
+      if (code !== 404 && code !== 409) throw new FramewormError('E_RUNTIME', `docker rm ${idOrName} failed: ${daemonMessage(err)}`);
     }
   }
 

@@ -12,7 +12,7 @@
  */
 import type Docker from 'dockerode';
 import { FramewormError } from '../common/errors.js';
-import type { DockerClient } from './docker-client.js';
+import { daemonMessage, daemonStatus, type DockerClient } from './docker-client.js';
 
 /** The command that makes this machine a one-node swarm. */
 export const SWARM_INIT_COMMAND = 'docker swarm init --advertise-addr 127.0.0.1';
@@ -50,22 +50,9 @@ export interface TaskInfo {
   readonly Spec: { readonly ContainerSpec?: { readonly Image?: string; readonly Labels?: Record<string, string> } };
 }
 
-function message(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const json = (err as { json?: { message?: unknown } }).json;
-    if (json && typeof json.message === 'string') return json.message;
-    if (err instanceof Error) return err.message;
-  }
-  return String(err);
-}
-
-function statusCode(err: unknown): number | undefined {
-  return err && typeof err === 'object' && typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : undefined;
-}
-
 /** True for the daemon's answer when it is not a swarm manager (503, or its text). */
 export function isNotSwarmManager(err: unknown): boolean {
-  return statusCode(err) === 503 || /not a swarm manager|swarm is not initialized|not part of a swarm/i.test(message(err));
+  return daemonStatus(err) === 503 || /not a swarm manager|swarm is not initialized|not part of a swarm/i.test(daemonMessage(err));
 }
 
 /** The one-line error for a daemon that is not in swarm mode. */
@@ -79,8 +66,8 @@ export function notSwarmManagerError(detail: string): FramewormError {
 /** Any daemon error of a swarm call as a FramewormError (the not-a-manager case with its fix). */
 export function swarmError(what: string, err: unknown): FramewormError {
   if (err instanceof FramewormError) return err;
-  if (isNotSwarmManager(err)) return notSwarmManagerError(message(err));
-  return new FramewormError('E_RUNTIME', `${what} failed: ${message(err)}`);
+  if (isNotSwarmManager(err)) return notSwarmManagerError(daemonMessage(err));
+  return new FramewormError('E_RUNTIME', `${what} failed: ${daemonMessage(err)}`);
 }
 
 export class SwarmClient {
@@ -110,7 +97,7 @@ export class SwarmClient {
     try {
       return (await this.docker.getService(nameOrId).inspect()) as ServiceInfo;
     } catch (err) {
-      if (statusCode(err) === 404) return null;
+      if (daemonStatus(err) === 404) return null;
       throw swarmError(`docker service inspect ${nameOrId}`, err);
     }
   }
@@ -150,7 +137,7 @@ export class SwarmClient {
         await this.docker.getService(id).update({ _query: { version: current.Version.Index }, _body: spec });
         return current;
       } catch (err) {
-        if (attempt === 0 && /out of sequence/i.test(message(err))) continue;
+        if (attempt === 0 && /out of sequence/i.test(daemonMessage(err))) continue;
         throw swarmError(`docker service update ${current.Spec.Name}`, err);
       }
     }
@@ -161,7 +148,7 @@ export class SwarmClient {
     try {
       await this.docker.getService(id).remove();
     } catch (err) {
-      if (statusCode(err) !== 404) throw swarmError(`docker service rm ${id}`, err);
+      if (daemonStatus(err) !== 404) throw swarmError(`docker service rm ${id}`, err);
     }
     // Its tasks stop after the service is deleted; their ports are free only once they have.
     for (const until = Date.now() + waitMs; Date.now() < until; ) {
