@@ -18,32 +18,20 @@
  *
  * Run: `npm run build && node dist/test/bench/batching-bench.js` (about 2 minutes).
  */
-import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { ModelType } from '../../main/common/types.js';
 import type { BatchingOptions, EmbeddedBackend } from '../../main/serving/embedded-backend.js';
 import { StableEndpoint } from '../../main/serving/stable-endpoint.js';
 import { BATCHING_OFF, exportCompat, loadBackend, type Exports } from '../integration/serving/batching-fixtures.js';
 import { formatBenchTable, type BenchResult } from './embedded-bench.js';
+import { loadInChild } from './child-load.js';
 import type { LoadResult } from './load-generator.js';
 
 const ON: BatchingOptions = { enabled: true, maxRows: 64, maxDelayMs: 2 };
 const WORKERS = Math.min(2, os.availableParallelism());
-
-/** The load generator in a child process (see container-bench.ts). */
-function load(port: number, concurrency: number, seconds: number, bodyTemplate: string): Promise<LoadResult> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-generator.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify({ port, concurrency, seconds, bodyTemplate })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
 
 /** A load result plus the server's CPU time per request (this process: HTTP, batcher, inference workers). */
 interface Measured extends LoadResult {
@@ -69,7 +57,7 @@ async function alternating(ports: readonly [number, number], concurrency: number
     const order = r % 2 === 0 ? [0, 1] : [1, 0];
     for (const i of order as (0 | 1)[]) {
       const c0 = process.cpuUsage();
-      const result = await load(ports[i], concurrency, seconds / rounds, body);
+      const result = await loadInChild(ports[i], concurrency, seconds / rounds, body);
       cpu[i] += cpuMsSince(c0);
       // The generator's one-second warm-up is served too: count its requests at the same rate.
       requests[i] += result.rps * (seconds / rounds + 1);

@@ -16,19 +16,18 @@
  * Run alone: `npm run build && node dist/test/bench/container-bench.js` (about 3 min with the
  * base image cached; its first build takes ~5 min more).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { ModelType } from '../../main/common/types.js';
 import { ensureOfflineBaseImage } from '../../main/docker/base-image.js';
 import { DockerClient, dockerSocketPath, type BuildProgress } from '../../main/docker/docker-client.js';
 import { exportCheckpoint } from '../../main/export/checkpoint-exporter.js';
 import { findPython } from '../../main/export/python-finder.js';
-import type { LoadResult } from './load-generator.js';
+import { interleavedLoad } from './child-load.js';
 import { generateServer } from '../../main/generate/server-generator.js';
 import { ContainerBackend } from '../../main/docker/container-backend.js';
 import { EmbeddedBackend } from '../../main/serving/embedded-backend.js';
@@ -52,40 +51,6 @@ export interface ContainerBenchOptions {
 
 const secondsSince = (t0: number): number => (performance.now() - t0) / 1000;
 
-
-/**
- * Runs the load generator (load-generator.ts) in a child process, so the clients' own HTTP and
- * JSON work does not share an event loop with the embedded endpoint under test.
- */
-function load(port: number, concurrency: number, seconds: number, bodyTemplate: string): Promise<LoadResult> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-generator.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify({ port, concurrency, seconds, bodyTemplate })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
-
-/**
- * Loads each port in turn for `seconds / rounds`, `rounds` times, reversing the order on odd
- * rounds; merges each port's rounds (throughput: all requests over all its seconds; latency:
- * the request-weighted mean of the rounds' percentiles, close to the pooled one for steady load).
- */
-async function interleavedLoad(ports: readonly number[], concurrency: number, seconds: number, rounds: number, bodyTemplate: string): Promise<LoadResult[]> {
-  const parts = ports.map(() => [] as LoadResult[]);
-  for (let r = 0; r < rounds; r++) {
-    const order = ports.map((_, i) => i);
-    if (r % 2 === 1) order.reverse();
-    for (const i of order) parts[i]!.push(await load(ports[i]!, concurrency, seconds / rounds, bodyTemplate));
-  }
-  return parts.map((rs) => {
-    const requests = rs.reduce((sum, x) => sum + x.rps, 0);
-    const weighted = (f: (x: LoadResult) => number): number => (requests > 0 ? rs.reduce((sum, x) => sum + f(x) * x.rps, 0) / requests : NaN);
-    return { rps: requests / rs.length, p50: weighted((x) => x.p50), p99: weighted((x) => x.p99), failed: rs.reduce((sum, x) => sum + x.failed, 0) };
-  });
-}
 
 /** A build that reuses no cached layer except the base image; returns the ids of the images it created (to remove the intermediate stage's). */
 async function buildWithoutCache(client: DockerClient, dir: string, tag: string, buildArgs: Record<string, string>, labels: Record<string, string>): Promise<string[]> {

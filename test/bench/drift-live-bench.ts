@@ -41,6 +41,7 @@ import type { DriftResult, GroupSamples } from '../../main/drift/stats/types.js'
 import { gaussianTensor, INITIAL_NOISE_STREAM } from '../../main/sampling/noise.js';
 import type { DeployStartResult, ShiftStatusView } from '../../preload/contract.js';
 import { formatBenchTable, type BenchResult } from './embedded-bench.js';
+import { loadInChild } from './child-load.js';
 import type { LoadResult } from './load-generator.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -222,18 +223,6 @@ function cliQuiet(ws: string, args: readonly string[]): Promise<void> {
   });
 }
 
-/** The load generator in a process of its own (see container-bench.ts). */
-function load(port: number, concurrency: number, seconds: number, bodyTemplate: string): Promise<LoadResult> {
-  const script = path.join(HERE, 'load-generator.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify({ port, concurrency, seconds, bodyTemplate })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
-
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -273,9 +262,9 @@ async function throughputRows(options: DriftLiveBenchOptions): Promise<BenchResu
       const droppedPerRun: number[] = [];
       for (let p = 0; p < pairs; p++) {
         for (const which of p % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
-          if (which === 'off') off.push(await load(offPort, concurrency, seconds, body));
+          if (which === 'off') off.push(await loadInChild(offPort, concurrency, seconds, body));
           else {
-            on.push(await load(onPort, concurrency, seconds, body));
+            on.push(await loadInChild(onPort, concurrency, seconds, body));
             // Answered once the worker has handled every sample queued before it.
             const t0 = performance.now();
             const before = statusAfter;

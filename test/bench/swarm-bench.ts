@@ -11,7 +11,6 @@
  * The HTTP load for throughput runs in a child process (load-generator.ts); the fault loads are
  * in-process loops that count every non-200 answer and every socket error.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,6 +23,7 @@ import type { DeployStartResult, DeploymentStatus } from '../../preload/contract
 import { compatPath } from '../fixtures/inspect/compat.js';
 import { cliJson, disposeWorkspace, makeWorkspace } from '../integration/cli/cli-harness.js';
 import type { BenchResult } from './embedded-bench.js';
+import { loadInChild } from './child-load.js';
 import type { LoadResult } from './load-generator.js';
 
 export interface SwarmBenchOptions {
@@ -35,17 +35,6 @@ export interface SwarmBenchOptions {
 
 const NAME = 'bench-swarm';
 const BODY = '{"batch_size":1,"seed":{k}}';
-
-function load(port: number, concurrency: number, seconds: number): Promise<LoadResult> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-generator.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify({ port, concurrency, seconds, bodyTemplate: BODY })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
 
 /** `clients` keep-alive loops until stop(); counts answers and failures (non-200 or no answer). */
 function steadyLoad(port: number, clients: number): { stop: () => Promise<{ ok: number; failed: number }> } {
@@ -113,7 +102,7 @@ export async function runSwarmBench(options: SwarmBenchOptions = {}): Promise<Be
     for (let r = 0; r < rounds; r++) {
       for (const replicas of r % 2 === 0 ? [1, 2] : [2, 1]) {
         await cliJson(ws, ['deploy', 'scale', '--name', NAME, '--replicas', String(replicas)]).catch(() => undefined);
-        by.get(replicas)?.push(await load(port, 16, seconds / rounds));
+        by.get(replicas)?.push(await loadInChild(port, 16, seconds / rounds, BODY));
       }
     }
     const merged = (list: readonly LoadResult[]): { rps: number; p99: number; failed: number } => ({

@@ -12,14 +12,13 @@
  * Run alone: `npm run build && node dist/test/bench/tensor-bench.js [--no-docker]` (about a
  * minute for part 1; part 2 builds the compat DCGAN image on the cached offline base, ~2 min).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { decodeSafetensors } from '../../main/common/safetensors.js';
 import { ensureOfflineBaseImage } from '../../main/docker/base-image.js';
@@ -33,7 +32,7 @@ import { EmbeddedBackend } from '../../main/serving/embedded-backend.js';
 import { StableEndpoint } from '../../main/serving/stable-endpoint.js';
 import { compatPath } from '../fixtures/inspect/compat.js';
 import { formatBenchTable, type BenchResult } from './embedded-bench.js';
-import type { LoadResult } from './load-generator.js';
+import { interleavedLoad } from './child-load.js';
 
 const LABEL = 'frameworm.test';
 const ST = 'application/vnd.safetensors';
@@ -125,32 +124,6 @@ async function dcganFormats(exportDir: string, latent: number, hp: Record<string
   }
 }
 
-/** Runs load-generator.js in its own process (see container-bench.ts). */
-function load(port: number, concurrency: number, seconds: number, bodyTemplate: string): Promise<LoadResult> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-generator.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify({ port, concurrency, seconds, bodyTemplate })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
-
-/** Loads each port in turn, `rounds` times, reversing the order on odd rounds; sums per port. */
-async function alternating(ports: readonly number[], seconds: number, rounds: number, body: string): Promise<LoadResult[]> {
-  const parts = ports.map(() => [] as LoadResult[]);
-  for (let r = 0; r < rounds; r++) {
-    const order = ports.map((_, i) => (r % 2 === 0 ? i : ports.length - 1 - i));
-    for (const i of order) parts[i]!.push(await load(ports[i]!, 16, seconds / rounds, body));
-  }
-  return parts.map((rs) => {
-    const total = rs.reduce((s, x) => s + x.rps, 0);
-    const weighted = (f: (x: LoadResult) => number): number => rs.reduce((s, x) => s + f(x) * x.rps, 0) / total;
-    return { rps: total / rs.length, p50: weighted((x) => x.p50), p99: weighted((x) => x.p99), failed: rs.reduce((s, x) => s + x.failed, 0) };
-  });
-}
-
 /** Part 2: the docker target's stable endpoint against its container, same load. */
 async function forwarding(client: DockerClient, workspace: string, seconds: number, rounds: number): Promise<BenchResult[]> {
   const run = `tensor-bench-${process.pid}`;
@@ -194,7 +167,7 @@ async function forwarding(client: DockerClient, workspace: string, seconds: numb
       { label: 'batch 16, safetensors', body: '{"batch_size":16,"seed":{k},"output_format":"safetensors"}', gate: false },
     ];
     for (const c of cases) {
-      const [direct, viaEndpoint, viaBare] = await alternating([port, proxyPort, barePort], seconds, rounds, c.body);
+      const [direct, viaEndpoint, viaBare] = await interleavedLoad([port, proxyPort, barePort], 16, seconds, rounds, c.body);
       const ratio = viaEndpoint!.rps / direct!.rps;
       rows.push(
         { metric: `container directly, ${c.label}, 16 clients: throughput`, value: direct!.rps, unit: 'req/s', target: null, pass: null },
