@@ -57,12 +57,6 @@ export const DEFAULT_BATCHING: BatchingOptions = { enabled: true, maxRows: 64, m
 /** Architectures whose rows are independent, so requests may share a model call (never `generic`). */
 const BATCHED_TYPES: readonly ModelType[] = ['dcgan', 'vitgan', 'vae', 'vqvae2', 'ddpm', 'cfg_ddpm'];
 const DIFFUSION_TYPES: readonly ModelType[] = ['ddpm', 'cfg_ddpm'];
-/**
- * Calls in flight per worker: one running and one waiting in the worker's queue, so a worker
- * starts its next call at once instead of idling while the main thread (busy with HTTP) hands
- * out the next batch.
- */
-const CALLS_PER_WORKER = Number(process.env['HB_CPW'] ?? 2);
 
 /** How one backend batches; null fields where it does not. */
 interface Batching {
@@ -210,6 +204,6 @@ function makeBatching(options: EmbeddedBackendOptions, session: ModelSession, b:
     const gate = new SamplingGate(lanes, { maxRows: b.maxRows, deadlineMs, stats, ...(initialMsPerRow ? { initialMsPerRow } : {}), ...clock });
     return { mode: 'continuous', runner: session, sampling: gate, stats, live: () => ({ queued: gate.waiting, runningCalls: gate.runningCalls }) };
   }
-  const batcher = new RowBatcher(session, { maxRows: b.maxRows, maxDelayMs: b.maxDelayMs, maxCalls: CALLS_PER_WORKER * workers, deadlineMs, stats, ...clock });
+  const batcher = new RowBatcher(session, { maxRows: b.maxRows, maxDelayMs: b.maxDelayMs, maxCalls: workers, deadlineMs, stats, ...clock });
   return { mode: 'dynamic', runner: batcher, sampling: new FifoGate(workers), stats, live: () => ({ queued: batcher.queued, runningCalls: batcher.runningCalls }) };
 }

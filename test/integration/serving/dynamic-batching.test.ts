@@ -134,6 +134,40 @@ describe('dynamic batching', () => {
     }
   }, 60_000);
 
+  it('over HTTP, safetensors answers of one batched call each hold exactly their own rows', async () => {
+    const batched = await backend('dcgan', { batching: ON });
+    const alone = await backend('dcgan', { batching: BATCHING_OFF });
+    const endpoints = [new StableEndpoint({ name: 'st-on', port: 0 }), new StableEndpoint({ name: 'st-off', port: 0 })];
+    await endpoints[0]!.switchBackend(batched);
+    await endpoints[1]!.switchBackend(alone);
+    const [on, off] = [(await endpoints[0]!.listen()).url, (await endpoints[1]!.listen()).url];
+    const images = (text: string): { shape: number[]; data: Float32Array } => {
+      const buf = Buffer.from(text, 'latin1');
+      const n = Number(buf.readBigUInt64LE(0));
+      const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+      const t = header['images']!;
+      const bytes = buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
+      return { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+    };
+    const post = async (url: string, body: object): Promise<{ shape: number[]; data: Float32Array }> => {
+      const res = await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      return images(Buffer.from(await res.arrayBuffer()).toString('latin1'));
+    };
+    try {
+      const bodies = [1, 2, 3, 1, 4].map((n, i) => ({ batch_size: n, seed: 40 + i, output_format: 'safetensors' }));
+      const got = await Promise.all(bodies.map((b) => post(on, b)));
+      expect(batched.batchingSnapshot()!.requests).toBe(5);
+      for (const [i, body] of bodies.entries()) {
+        const want = await post(off, body);
+        expect(got[i]!.shape).toEqual([body.batch_size, 3, 64, 64]);
+        expect(maxDiff([...got[i]!.data], [...want.data])).toBeLessThanOrEqual(TOLERANCE);
+      }
+    } finally {
+      await Promise.all(endpoints.map((e) => e.close()));
+    }
+  }, 60_000);
+
   it('invalid requests are refused (4xx) before they join a batch', async () => {
     const batched = await backend('dcgan', { batching: ON, maxBatchSize: 8 });
     const bodies: unknown[] = [
