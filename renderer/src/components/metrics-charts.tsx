@@ -15,7 +15,7 @@
  * and the component selects only its own series revision and marker events, so other
  * deployments' samples and watcher checks wake nothing.
  */
-import { memo, Profiler, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode, type RefObject } from 'react';
+import { memo, Profiler, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode, type RefObject } from 'react';
 import { CartesianGrid, LineChart, ReferenceLine, usePlotArea, XAxis, YAxis } from 'recharts';
 import { useStore } from 'zustand';
 import { useShallow } from 'zustand/react/shallow';
@@ -51,6 +51,10 @@ const timeTick = (t: number): string => formatTick(t);
 // Constant props: recharts compares them by reference, so a fresh object per render would make
 // it redo work for nothing.
 const MARGIN = { top: 8, right: 16, bottom: 0, left: 0 };
+/** Width of the value axis (labels and unit), px. */
+const Y_AXIS_WIDTH = 56;
+/** Room one time label needs on the x axis ("09:24:00 PM" at the axis' font), px. */
+const TICK_LABEL_PX = 90;
 const MARKER_LABEL_STYLE = { position: 'insideTopLeft', fill: 'var(--muted)', fontSize: 11 } as const;
 
 interface LineSpec {
@@ -181,7 +185,16 @@ interface FrameProps {
 const Frame = memo(function Frame({ frame, range, markers, axis, threshold, width, height, yLabel, onPlot, onCommit }: FrameProps): ReactNode {
   const ends = useMemo(() => [{ t: frame.startMs }, { t: frame.endMs }], [frame]);
   const xDomain = useMemo(() => [frame.startMs, frame.endMs], [frame]);
-  const xTicks = useMemo(() => timeTicks(range, frame.startMs, frame.endMs), [range, frame]);
+  const xTicks = useMemo(() => {
+    // Every k-th round time where the chart is too narrow for all labels side by side.
+    const plotWidth = width - Y_AXIS_WIDTH - MARGIN.right;
+    // A label centred closer to the right edge than half its width would be cut off there.
+    const lastAt = frame.endMs - ((TICK_LABEL_PX / 2 - MARGIN.right) / plotWidth) * (frame.endMs - frame.startMs);
+    const all = timeTicks(range, frame.startMs, lastAt);
+    const fit = Math.max(2, Math.floor(plotWidth / TICK_LABEL_PX));
+    const every = Math.ceil(all.length / fit);
+    return every <= 1 ? all : all.filter((_, i) => i % every === 0);
+  }, [range, frame, width]);
   const yDomain = useMemo(() => [0, axis.max], [axis]);
   const markerLabels = useMemo(() => markers.map((m) => ({ value: m.label, ...MARKER_LABEL_STYLE })), [markers]);
   const thresholdLabel = useMemo(() => (threshold === null ? null : { value: `threshold ${formatMs(threshold)}`, position: 'insideTopRight' as const, fill: 'var(--bad)', fontSize: 11 }), [threshold]);
@@ -191,7 +204,7 @@ const Frame = memo(function Frame({ frame, range, markers, axis, threshold, widt
     <LineChart data={ends} width={width} height={height} margin={MARGIN} accessibilityLayer={false}>
       <CartesianGrid strokeDasharray="3 3" stroke="var(--grid)" />
       <XAxis dataKey="t" type="number" domain={xDomain} allowDataOverflow ticks={xTicks} interval={0} tickFormatter={timeTick} stroke="var(--muted)" />
-      <YAxis type="number" domain={yDomain} allowDataOverflow ticks={axis.ticks as number[]} stroke="var(--muted)" width={56} interval={0} label={Y_LABELS[yLabel]} />
+      <YAxis type="number" domain={yDomain} allowDataOverflow ticks={axis.ticks as number[]} stroke="var(--muted)" width={Y_AXIS_WIDTH} interval={0} label={Y_LABELS[yLabel]} />
       {markers.map((m, i) => (
         <ReferenceLine key={`${m.kind}-${m.t}`} x={m.t} stroke={m.kind === 'rollback' ? 'var(--bad)' : 'var(--accent)'} strokeDasharray="4 2" label={markerLabels[i]} />
       ))}
@@ -207,6 +220,24 @@ const Frame = memo(function Frame({ frame, range, markers, axis, threshold, widt
     chart
   );
 });
+
+const themeColors = new Map<string, string>();
+
+/**
+ * A theme colour (a CSS custom property) as the canvas needs it, read once per theme: reading
+ * computed style each second would force a style recalculation of the page in each paint.
+ */
+function themeColor(el: Element, theme: string, name: string): string {
+  const key = `${theme} ${name}`;
+  let color = themeColors.get(key);
+  if (color === undefined) {
+    color = getComputedStyle(el).getPropertyValue(name).trim();
+    // Not cached while unset (the style sheet not applied yet): read again next time.
+    if (color === '') return 'gray';
+    themeColors.set(key, color);
+  }
+  return color;
+}
 
 interface LinesProps {
   readonly data: readonly SeriesPoint[];
@@ -232,8 +263,7 @@ function SeriesCanvas({ data, lines, frame, axis, plot, theme }: LinesProps): Re
     const id = requestAnimationFrame(() => {
       const ctx = canvas.getContext('2d');
       if (!ctx) return;
-      const style = getComputedStyle(canvas);
-      const resolved = lines.map((l) => ({ key: l.key, width: l.strokeWidth, color: style.getPropertyValue(l.colorVar).trim() || 'gray' }));
+      const resolved = lines.map((l) => ({ key: l.key, width: l.strokeWidth, color: themeColor(canvas, theme, l.colorVar) }));
       drawLines(ctx, data, resolved, { window: frame, yMax: axis.max, width: plot.width, height: plot.height }, dpr);
     });
     return () => cancelAnimationFrame(id);
@@ -274,7 +304,26 @@ function Chart({ label, caption, data, frame, range, markers, lines, threshold, 
   const boxWidth = useBoxWidth(box, width);
   const keys = useMemo(() => lines.map((l) => l.key), [lines]);
   const axis = useValueAxis(seriesMax(data, keys), threshold, frame.endMs, floor);
+  // A new frame (window step, grown axis) is rendered by recharts in the background, in slices
+  // React can interrupt, rather than in one long task with the other charts'; meanwhile the lines
+  // keep the old frame's scales, so they stay aligned with what is on screen.
+  const shownFrame = useDeferredValue(frame);
+  const shownAxis = useDeferredValue(axis);
   const [plot, setPlot] = useState<PlotBox | null>(null);
+  // The legend names each line in its colour (the same theme property the canvas resolves).
+  const legend = useMemo(
+    () => (
+      <span className="chart-legend" aria-hidden="true">
+        {lines.map((l) => (
+          <span key={l.key} className="chart-legend-item">
+            <span className="chart-swatch" style={{ background: `var(${l.colorVar})` }} />
+            {l.name}
+          </span>
+        ))}
+      </span>
+    ),
+    [lines],
+  );
   const onPlot = useMemo(
     () => (b: PlotBox) => setPlot((p) => (p && p.x === b.x && p.y === b.y && p.width === b.width && p.height === b.height ? p : b)),
     [],
@@ -283,20 +332,13 @@ function Chart({ label, caption, data, frame, range, markers, lines, threshold, 
     <figure className="chart" role="img" aria-label={label}>
       <figcaption>
         {caption}
-        <span className="chart-legend" aria-hidden="true">
-          {lines.map((l) => (
-            <span key={l.key} className="chart-legend-item">
-              <span className="chart-swatch" style={{ background: `var(${l.colorVar})` }} />
-              {l.name}
-            </span>
-          ))}
-        </span>
+        {legend}
       </figcaption>
       <div ref={box} style={{ position: 'relative', height }}>
         {boxWidth > 0 ? (
-          <Frame frame={frame} range={range} markers={markers} axis={axis} threshold={threshold} width={boxWidth} height={height} yLabel={yLabel} onPlot={onPlot} onCommit={onFrameCommit} />
+          <Frame frame={shownFrame} range={range} markers={markers} axis={shownAxis} threshold={threshold} width={boxWidth} height={height} yLabel={yLabel} onPlot={onPlot} onCommit={onFrameCommit} />
         ) : null}
-        {boxWidth > 0 && plot ? <SeriesCanvas data={data} lines={lines} frame={frame} axis={axis} plot={plot} theme={theme} /> : null}
+        {boxWidth > 0 && plot ? <SeriesCanvas data={data} lines={lines} frame={shownFrame} axis={shownAxis} plot={plot} theme={theme} /> : null}
       </div>
     </figure>
   );
