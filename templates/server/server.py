@@ -201,8 +201,10 @@ async def _predict(request: Request) -> Response:
 def _snapshot() -> Dict[str, Any]:
     snap = recorder.snapshot()
     ready = state["ctx"] is not None
-    # Fault drills are injected at the control plane's stable endpoint, never in this server.
-    return {**snap, "model": NAME, "version": VERSION if ready else None, "drill": None,
+    # Fault drills are injected at the control plane's stable endpoint, never in this server;
+    # requests are not batched here (one at a time per worker): no batching section, as on an
+    # embedded deployment with batching off.
+    return {**snap, "model": NAME, "version": VERSION if ready else None, "drill": None, "batching": None,
             "version_metrics": {"version": VERSION, **snap} if ready else None}
 
 

@@ -148,6 +148,9 @@ export class ContractHarness {
         modelPath: path.join(exportDir, 'model.onnx'),
         model: { hyperParameters: manifest.hyper_parameters, ...(manifest.schedule ? { schedule: manifest.schedule } : {}) },
         warmupDims: warmupDims(manifest),
+        // The generated server takes one request at a time per worker: compare it with the
+        // embedded runtime unbatched (batching has its own tests), so /metrics match in shape.
+        batching: { enabled: false, maxRows: 64, maxDelayMs: 0 },
       });
       this.backends.push(backend);
       await endpoint.switchBackend(backend);
