@@ -13,6 +13,7 @@
 import type { ChannelArgs, ChannelResult, ProgressEvent, PushChannel, PushChannels, RequestChannel } from '../../../preload/contract';
 import { ClientError, type ConnectionState, type PushListener, type RendererClient } from './client-types';
 import { NdjsonDecoder } from './ndjson';
+import { PushBatcher } from './push-batcher';
 import { PushHub } from './push-hub';
 import { PushSocket, pushSocketUrl, type SocketFactory, type SocketLike } from './push-socket';
 
@@ -86,11 +87,16 @@ export class WebClient implements RendererClient {
     // Bound: calling an unbound `fetch` as a method throws "Illegal invocation" in browsers.
     this.fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const createSocket: SocketFactory = opts.createSocket ?? browserSocket;
+    // Pushes reach the stores in batches (one React commit for all of them).
+    const batcher = new PushBatcher((channel, payload) => this.hub.emitUnknown(channel, payload));
     this.socket = new PushSocket({
       url: pushSocketUrl(opts.origin),
       createSocket,
-      onMessage: (channel, payload) => this.hub.emitUnknown(channel, payload),
-      onState: (state) => this.hub.setConnection(state),
+      onMessage: (channel, payload) => batcher.push(channel, payload),
+      onState: (state) => {
+        batcher.flush();
+        this.hub.setConnection(state);
+      },
       minDelayMs: opts.minReconnectMs,
       maxDelayMs: opts.maxReconnectMs,
     });

@@ -1,8 +1,9 @@
 /**
  * A model's event timeline, newest first, with category filters and a text search: each event
- * as a sentence (its raw fields in the tooltip).
+ * as a sentence (its raw fields in the tooltip). Rows are memoised on their event (the store
+ * keeps each event's object as it is), so a new event renders one row, not all of them.
  */
-import { useMemo, type ReactNode } from 'react';
+import { memo, useMemo, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import type { EventView } from '../../../preload/contract';
 import { describeEvent, eventFields } from '../domain/event-sentences';
@@ -12,11 +13,19 @@ import { categoryOf, EVENT_CATEGORIES, filterEvents } from '../stores/events-sto
 
 const NO_EVENTS: readonly EventView[] = [];
 
+const EventRow = memo(function EventRow({ event }: { readonly event: EventView }): ReactNode {
+  return (
+    <li className={`event cat-${categoryOf(event.event)}`}>
+      <time dateTime={event.ts}>{formatTime(event.ts)}</time> <strong>{event.event}</strong> <span title={eventFields(event)}>{describeEvent(event)}</span>
+    </li>
+  );
+});
+
 export function EventTimeline({ name, limit = 200 }: { readonly name: string; readonly limit?: number }): ReactNode {
   const { events } = useStores();
   const all = useStore(events, (s) => s.byModel[name] ?? NO_EVENTS);
   const filter = useStore(events, (s) => s.filter);
-  const shown = useMemo(() => filterEvents(all, filter).slice(0, limit), [all, filter, limit]);
+  const shown = useMemo(() => filterEvents(all, filter, limit), [all, filter, limit]);
 
   return (
     <section aria-labelledby="timeline-title">
@@ -35,9 +44,7 @@ export function EventTimeline({ name, limit = 200 }: { readonly name: string; re
       {shown.length === 0 ? <p className="muted">No events{all.length > 0 ? ' match the filters' : ''}.</p> : null}
       <ol className="timeline" aria-label={`Events of ${name}, newest first`}>
         {shown.map((e, i) => (
-          <li key={e.id ?? `${e.ts}-${i}`} className={`event cat-${categoryOf(e.event)}`}>
-            <time dateTime={e.ts}>{formatTime(e.ts)}</time> <strong>{e.event}</strong> <span title={eventFields(e)}>{describeEvent(e)}</span>
-          </li>
+          <EventRow key={e.id ?? `${e.ts}-${i}`} event={e} />
         ))}
       </ol>
     </section>

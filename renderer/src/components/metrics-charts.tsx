@@ -27,6 +27,7 @@ import {
   formatTick,
   frameWindow,
   isMarkerEvent,
+  layoutMarkerLabels,
   RANGES,
   rangeSpec,
   seriesMax,
@@ -56,6 +57,8 @@ const Y_AXIS_WIDTH = 56;
 /** Room one time label needs on the x axis ("09:24:00 PM" at the axis' font), px. */
 const TICK_LABEL_PX = 90;
 const MARKER_LABEL_STYLE = { position: 'insideTopLeft', fill: 'var(--muted)', fontSize: 11 } as const;
+/** Vertical step between staggered marker label rows (px). */
+const MARKER_ROW_PX = 13;
 
 interface LineSpec {
   readonly key: CanvasLine['key'];
@@ -196,7 +199,11 @@ const Frame = memo(function Frame({ frame, range, markers, axis, threshold, widt
     return every <= 1 ? all : all.filter((_, i) => i % every === 0);
   }, [range, frame, width]);
   const yDomain = useMemo(() => [0, axis.max], [axis]);
-  const markerLabels = useMemo(() => markers.map((m) => ({ value: m.label, ...MARKER_LABEL_STYLE })), [markers]);
+  // Labels of markers at (nearly) the same x are joined, others that would collide step down a row.
+  const markerLabels = useMemo(
+    () => layoutMarkerLabels(markers, frame.startMs, frame.endMs, width - Y_AXIS_WIDTH - MARGIN.right).map((l) => (l ? { value: l.text, ...MARKER_LABEL_STYLE, dy: l.row * MARKER_ROW_PX } : undefined)),
+    [markers, frame, width],
+  );
   const thresholdLabel = useMemo(() => (threshold === null ? null : { value: `threshold ${formatMs(threshold)}`, position: 'insideTopRight' as const, fill: 'var(--bad)', fontSize: 11 }), [threshold]);
   // accessibilityLayer off: recharts 3 otherwise makes the SVG a focusable, unnamed
   // role="application" inside our role="img" figure, whose aria-label already states the values.

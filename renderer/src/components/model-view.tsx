@@ -1,18 +1,50 @@
-/** Everything about the selected model: overview, charts, watcher, container or swarm service, try-it, drift, versions, events. */
-import { useEffect, type ReactNode } from 'react';
+/**
+ * Everything about the selected model: overview, charts, watcher, container or swarm service,
+ * try-it, drift, versions, events.
+ *
+ * The status of the shown model changes about once a second (each watcher check replaces its
+ * `watcher`), so every panel is memoised on what it reads: a check re-renders the watcher card,
+ * the overview and the charts' threshold (when it moved) — not the versions table, the drift
+ * panel, try-it or the timeline.
+ */
+import { memo, useEffect, type ReactNode } from 'react';
 import { useStore } from 'zustand';
+import type { DeploymentStatus } from '../../../preload/contract';
 import { thresholdFromWatcher } from '../domain/chart-series';
 import { useStores } from '../stores/app-stores';
-import { ContainerCard } from './container-card';
-import { DriftPanel } from './drift-panel';
-import { EventTimeline } from './event-timeline';
+import { ContainerCard as ContainerCardView } from './container-card';
+import { DriftPanel as DriftPanelView } from './drift-panel';
+import { EventTimeline as EventTimelineView } from './event-timeline';
 import { LineageDrawer } from './lineage-drawer';
-import { MetricsCharts } from './metrics-charts';
-import { OverviewCards } from './overview-cards';
-import { SwarmCard } from './swarm-card';
-import { TryItPanel } from './try-it-panel';
-import { VersionsTable } from './versions-table';
-import { WatcherCard } from './watcher-card';
+import { MetricsCharts as MetricsChartsView } from './metrics-charts';
+import { OverviewCards as OverviewCardsView } from './overview-cards';
+import { SwarmCard as SwarmCardView } from './swarm-card';
+import { TryItPanel as TryItPanelView } from './try-it-panel';
+import { VersionsTable as VersionsTableView } from './versions-table';
+import { WatcherCard as WatcherCardView } from './watcher-card';
+
+/** Whether two statuses differ at most in the keys given (each other key the same object or value). */
+function sameExcept(a: DeploymentStatus, b: DeploymentStatus, ignored: ReadonlySet<string>): boolean {
+  if (a === b) return true;
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
+  for (const k of keys) if (!ignored.has(k) && ra[k] !== rb[k]) return false;
+  return true;
+}
+
+/** What a watcher check or a metrics refresh changes; the versions table reads none of it. */
+const WATCHER_KEYS: ReadonlySet<string> = new Set(['watcher', 'metrics']);
+
+const OverviewCards = memo(OverviewCardsView);
+const MetricsCharts = memo(MetricsChartsView);
+const WatcherCard = memo(WatcherCardView);
+const ContainerCard = memo(ContainerCardView);
+const SwarmCard = memo(SwarmCardView);
+const TryItPanel = memo(TryItPanelView);
+const DriftPanel = memo(DriftPanelView);
+const EventTimeline = memo(EventTimelineView);
+const VersionsTable = memo(VersionsTableView, (prev, next) => sameExcept(prev.status, next.status, WATCHER_KEYS));
 
 export function ModelView({ name }: { readonly name: string }): ReactNode {
   const { deployments, events, ui } = useStores();

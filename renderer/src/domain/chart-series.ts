@@ -298,6 +298,50 @@ export function buildMarkers(events: readonly EventView[], range: RangeSpec, now
   return out.sort((a, b) => a.t - b.t);
 }
 
+/** A marker's label as drawn: its text (several markers' joined) and its row (0 = top). */
+export interface MarkerLabel {
+  readonly text: string;
+  readonly row: number;
+}
+
+/** Markers closer than this (px) share one label: "deploy v1 · promote v2". */
+const MARKER_MERGE_PX = 8;
+/** Rows a label may step down to when it would run into the previous one. */
+const MARKER_ROWS = 3;
+/** Estimated width of one character of an 11 px label, and the gap kept after a label (px). */
+const MARKER_CHAR_PX = 6.5;
+const MARKER_GAP_PX = 6;
+
+/**
+ * Where the markers' labels go on a plot `plotWidth` px wide spanning [startMs, endMs]: one
+ * entry per marker (same order; `markers` sorted by time), null for a marker whose label is
+ * merged into an earlier one's. Markers within a few pixels get one joined label; a label that
+ * would still run into the one before it steps down a row (up to three), so labels drawn at
+ * nearly the same x never overprint each other into garbage.
+ */
+export function layoutMarkerLabels(markers: readonly ChartMarker[], startMs: number, endMs: number, plotWidth: number): (MarkerLabel | null)[] {
+  const span = Math.max(1, endMs - startMs);
+  const xOf = (t: number): number => ((t - startMs) / span) * plotWidth;
+  const out: (MarkerLabel | null)[] = markers.map(() => null);
+  // Right end (px) of the last label in each row.
+  const rowEnd: number[] = Array.from({ length: MARKER_ROWS }, () => -Infinity);
+  let i = 0;
+  while (i < markers.length) {
+    const x = xOf(markers[i]!.t);
+    const texts = [markers[i]!.label];
+    let j = i + 1;
+    while (j < markers.length && xOf(markers[j]!.t) - x <= MARKER_MERGE_PX) texts.push(markers[j++]!.label);
+    const text = texts.join(' · ');
+    const free = rowEnd.findIndex((end) => end <= x);
+    // Every row taken: the row whose label ends first overlaps least.
+    const row = free >= 0 ? free : rowEnd.indexOf(Math.min(...rowEnd));
+    rowEnd[row] = x + text.length * MARKER_CHAR_PX + MARKER_GAP_PX;
+    out[i] = { text, row };
+    i = j;
+  }
+  return out;
+}
+
 /**
  * The latency threshold (ms) from the watcher: its `latency_threshold_ms` when the view carries
  * one, else read from the rule in words ("… p95 > 250 ms …").

@@ -40,11 +40,11 @@ export interface EventFilter {
   readonly text: string;
 }
 
-/** Events passing the filter, newest first. */
-export function filterEvents(events: readonly EventView[], filter: EventFilter): EventView[] {
+/** Events passing the filter, newest first; at most `limit` (the newest ones: the rest are not looked at). */
+export function filterEvents(events: readonly EventView[], filter: EventFilter, limit = Infinity): EventView[] {
   const text = filter.text.trim().toLowerCase();
   const out: EventView[] = [];
-  for (let i = events.length - 1; i >= 0; i -= 1) {
+  for (let i = events.length - 1; i >= 0 && out.length < limit; i -= 1) {
     const e = events[i]!;
     if (!filter.categories.has(categoryOf(e.event))) continue;
     if (text && !JSON.stringify(e).toLowerCase().includes(text)) continue;
@@ -60,6 +60,15 @@ function order(a: EventView, b: EventView): number {
 
 /** Adds events to a model's list: sorted oldest first, without duplicate ids, bounded. */
 export function mergeEvents(existing: readonly EventView[], incoming: readonly EventView[]): EventView[] {
+  // The usual push: one event newer than all kept (ids grow) — appended without the id set and
+  // the sort over the whole (up to KEEP) list, which ten deployments' checks would pay 10× a second.
+  const last = existing[existing.length - 1];
+  if (incoming.length === 1 && last && last.id !== null && incoming[0]!.id !== null && incoming[0]!.id > last.id) {
+    const start = existing.length + 1 > KEEP ? existing.length + 1 - KEEP : 0;
+    const out = existing.slice(start);
+    out.push(incoming[0]!);
+    return out;
+  }
   const seen = new Set(existing.map((e) => e.id).filter((id): id is number => id !== null));
   const merged = [...existing];
   for (const e of incoming) {
