@@ -83,20 +83,31 @@ export interface MetricsView {
   readonly batching?: BatchingView | null;
 }
 
+/** A cumulative histogram as Prometheus counts it: `le` bound → observations ≤ bound. */
+export interface HistogramView {
+  readonly buckets: readonly { readonly le: number; readonly count: number }[];
+  readonly sum: number;
+  readonly count: number;
+}
+
 /** Batching state and counters of a serving version (see main/serving/batching/batch-stats.ts). */
 export interface BatchingView {
   readonly enabled: boolean;
+  /** 'dynamic' (one-shot requests coalesced) or 'continuous' (diffusion steps shared). */
   readonly mode: 'dynamic' | 'continuous';
   readonly max_rows: number;
   readonly max_delay_ms: number;
+  /** Model calls made, the rows and the request parts they carried (lifetime). */
   readonly calls: number;
   readonly rows: number;
   readonly requests: number;
+  /** Requests (or diffusion requests) waiting for room now, and model calls running now. */
   readonly queued: number;
   readonly running_calls: number;
+  /** Requests answered 503 because their deadline could not be met at the measured rate. */
   readonly overload_rejections: number;
-  readonly batch_rows: { readonly buckets: readonly { readonly le: number; readonly count: number }[]; readonly sum: number; readonly count: number };
-  readonly queue_delay_ms: { readonly buckets: readonly { readonly le: number; readonly count: number }[]; readonly sum: number; readonly count: number };
+  readonly batch_rows: HistogramView;
+  readonly queue_delay_ms: HistogramView;
 }
 
 export interface DeploymentStatus {

@@ -3,6 +3,7 @@
  * requests waited to share a call (queue delay), and how many were refused as overload. Reported
  * in /metrics (JSON and Prometheus) and in the backend's status.
  */
+import type { BatchingView, HistogramView } from '../../../preload/contract.js';
 import { escapeLabelValue } from '../../metrics/prometheus.js';
 
 /** Upper bounds of the rows-per-call histogram (rows). */
@@ -10,32 +11,11 @@ export const BATCH_ROW_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128
 /** Upper bounds of the queue-delay histogram (ms). */
 export const QUEUE_DELAY_BUCKETS_MS: readonly number[] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
-/** A cumulative histogram as Prometheus counts it: `le` bound → observations ≤ bound. */
-export interface HistogramSnapshot {
-  readonly buckets: readonly { readonly le: number; readonly count: number }[];
-  readonly sum: number;
-  readonly count: number;
-}
+/** A cumulative histogram as Prometheus counts it (the contract's type). */
+export type HistogramSnapshot = HistogramView;
 
-/** The batching part of /metrics and of `deploy status`. */
-export interface BatchingSnapshot {
-  readonly enabled: boolean;
-  /** 'dynamic' (one-shot requests coalesced) or 'continuous' (diffusion steps shared). */
-  readonly mode: 'dynamic' | 'continuous';
-  readonly max_rows: number;
-  readonly max_delay_ms: number;
-  /** Model calls made, the rows and the request parts they carried (lifetime). */
-  readonly calls: number;
-  readonly rows: number;
-  readonly requests: number;
-  /** Requests (or diffusion requests) waiting for room now, and model calls running now. */
-  readonly queued: number;
-  readonly running_calls: number;
-  /** Requests answered 503 because their deadline could not be met at the measured rate. */
-  readonly overload_rejections: number;
-  readonly batch_rows: HistogramSnapshot;
-  readonly queue_delay_ms: HistogramSnapshot;
-}
+/** The batching part of /metrics and of `deploy status` (the contract's type). */
+export type BatchingSnapshot = BatchingView;
 
 class Histogram {
   private readonly counts: number[];

@@ -4,32 +4,16 @@
  * leave when done; every answer equals sampling alone with the same seed. Real onnxruntime-node
  * workers running the exported compat DDPM and CFG-DDPM checkpoints.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelType } from '../../../main/common/types.js';
+import { describe, expect, it } from 'vitest';
 import { OverloadedError, type BatchClock } from '../../../main/serving/batching/overload.js';
 import type { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';
-import { BATCHING_OFF, exportCompat, flatten, loadBackend, maxDiff, plain, type Exports } from './batching-fixtures.js';
+import { BATCHING_OFF, flatten, maxDiff, plain } from './batching-fixtures.js';
+import { compatBackends } from './batching-suite.js';
 
 const ON = { enabled: true, maxRows: 64, maxDelayMs: 2 };
 const TOLERANCE = 1e-5;
 
-let exports: Exports;
-const open: { dispose(): Promise<void> }[] = [];
-
-async function backend(type: ModelType, options: Parameters<typeof loadBackend>[2] = {}): Promise<EmbeddedBackend> {
-  const b = await loadBackend(exports, type, options);
-  open.push(b);
-  return b;
-}
-
-beforeAll(async () => {
-  exports = await exportCompat(['ddpm', 'cfg_ddpm']);
-}, 240_000);
-
-afterAll(async () => {
-  await Promise.all(open.map((b) => b.dispose()));
-  exports?.cleanup();
-});
+const backend = compatBackends(['ddpm', 'cfg_ddpm']);
 
 /** Resolves once the backend's batchers have made at least `calls` model calls. */
 async function untilCalls(b: EmbeddedBackend, calls: number): Promise<void> {

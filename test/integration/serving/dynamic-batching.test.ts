@@ -2,38 +2,23 @@
  * Dynamic batching on the embedded runtime (issue 12 §1), against real onnxruntime-node workers
  * running the exported compat checkpoints, and over real HTTP where the answer's form matters.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelType } from '../../../main/common/types.js';
 import { FramewormError } from '../../../main/common/errors.js';
 import { OverloadedError, type BatchClock } from '../../../main/serving/batching/overload.js';
-import type { EmbeddedBackend } from '../../../main/serving/embedded-backend.js';
 import { TEST_HOOKS_ENV } from '../../../main/serving/model-session.js';
 import { RequestError } from '../../../main/serving/schemas/types.js';
 import { StableEndpoint } from '../../../main/serving/stable-endpoint.js';
-import { BATCHING_OFF, exportCompat, flatten, loadBackend, maxDiff, plain, type Exports } from './batching-fixtures.js';
+import { BATCHING_OFF, flatten, maxDiff, plain } from './batching-fixtures.js';
+import { compatBackends } from './batching-suite.js';
 import { predict, request } from './http-client.js';
 
 const ON = { enabled: true, maxRows: 64, maxDelayMs: 2 };
 const TOLERANCE = 1e-5;
 
-let exports: Exports;
-const open: { dispose(): Promise<void> }[] = [];
-
-async function backend(type: ModelType, options: Parameters<typeof loadBackend>[2] = {}): Promise<EmbeddedBackend> {
-  const b = await loadBackend(exports, type, options);
-  open.push(b);
-  return b;
-}
-
-beforeAll(async () => {
-  process.env[TEST_HOOKS_ENV] = '1';
-  exports = await exportCompat(['dcgan', 'vitgan', 'vae', 'vqvae2']);
-}, 240_000);
-
-afterAll(async () => {
-  await Promise.all(open.map((b) => b.dispose()));
-  exports?.cleanup();
-  delete process.env[TEST_HOOKS_ENV];
+const backend = compatBackends(['dcgan', 'vitgan', 'vae', 'vqvae2'], {
+  before: () => (process.env[TEST_HOOKS_ENV] = '1'),
+  after: () => delete process.env[TEST_HOOKS_ENV],
 });
 
 /** Deterministic pseudo-random values in [lo, hi] (a linear congruential generator). */
