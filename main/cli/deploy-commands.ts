@@ -190,6 +190,22 @@ export function registerDeployCommands(program: Command): void {
 
   withCommon(
     deploy
+      .command('logs')
+      .description("the last lines of the production container's log (docker target)")
+      .requiredOption('--name <name>')
+      .option('--tail <n>', 'how many lines, 1 to 1000', '100'),
+  ).action(async (opts: Opts) => {
+    const common = commonOf(opts);
+    const out = makeOutput(common.json);
+    const name = str(opts, 'name') ?? '';
+    const tail = Number(str(opts, 'tail') ?? '100');
+    if (!Number.isInteger(tail) || tail < 1 || tail > 1000) throw new FramewormError('E_USAGE', `--tail must be a whole number from 1 to 1000, got ${str(opts, 'tail')}`);
+    const r = await (await ensureAgent(common.workspace)).invoke('deploy.logs', { name, tail });
+    out.result(r, () => r.lines.join('\n'));
+  });
+
+  withCommon(
+    deploy
       .command('drill')
       .description('inject latency or server errors into the production version (any target) to prove the guard; --clear ends it')
       .requiredOption('--name <name>')

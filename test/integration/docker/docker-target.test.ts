@@ -177,6 +177,14 @@ describe('deploy start --build-docker through the CLI', () => {
 
     const human = await runCli(ws, ['deploy', 'status', '--name', NAME]);
     expect(human.stdout).toMatch(/container fw-[0-9a-f]{12}-dcgan-docker-v1 \([0-9a-f]{12}\): running, health healthy/);
+
+    // The container's log tail (the GUI's container card reads the same channel).
+    const logs = await cliJson<{ name: string; container: string; lines: string[] }>(ws, ['deploy', 'logs', '--name', NAME, '--tail', '1000']);
+    expect(logs.container).toBe(s.container?.name);
+    expect(logs.lines.join('\n')).toMatch(/Uvicorn running on http:\/\/0\.0\.0\.0:8080/);
+    const last = await cliJson<{ lines: string[] }>(ws, ['deploy', 'logs', '--name', NAME, '--tail', '2']);
+    // Access-log lines of health checks keep arriving, so only the count is fixed.
+    expect(last.lines).toHaveLength(2);
   }, 900_000);
 
   it('stages v2 (image built, nothing run), then promote switches the endpoint to its container', async () => {
