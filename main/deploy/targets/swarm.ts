@@ -34,10 +34,15 @@ import { ROLLED_BACK_UPDATE, type DeploymentTarget, type PrepareRequest, type Pr
 
 /** Where tasks' servers listen: the stable endpoint on this machine forwards to them. */
 const TASK_HOST = '127.0.0.1';
-/** Port blocks are searched from here, one block of MAX_SWARM_REPLICAS + 1 ports per service. */
-const PORT_BLOCKS_START = 30_000;
+/**
+ * Port blocks are searched from here, one block of MAX_SWARM_REPLICAS + 1 ports per service:
+ * 10000–19599, below Linux's ephemeral range (32768–60999), so a task's port is never one the
+ * kernel just handed to some other program's outgoing connection or to a port-0 listener that
+ * has not bound yet.
+ */
+const PORT_BLOCKS_START = 10_000;
 const PORT_BLOCK = 64;
-const PORT_BLOCKS = 400;
+const PORT_BLOCKS = 150;
 const POLL_MS = 500;
 /** A task of a new service that fails this many times is not going to come up. */
 const MAX_START_FAILURES = 3;
