@@ -56,16 +56,17 @@ beforeAll(async () => {
   });
   if (probe) throw new Error(`${PYTHON} cannot import fastapi, uvicorn, torch, numpy (apt-get install python3-fastapi python3-uvicorn python3-torch): ${probe}`);
   const models = await prepareModels(path.join(work, 'ws'), await findPython(null));
-  await Promise.all(
-    [...models.values()].map(async (m) => {
-      const target = await startPython(m.server.dir, m.name);
-      harness.pairs.set(m.arch, { embedded: await harness.startEmbedded(m.name, m), target });
-    }),
-  );
-  // A version whose artifact is corrupt: never ready on either side.
+  // Every embedded endpoint (bound to port 0) first, then the Python servers: a port freePort()
+  // chose stays unbound until uvicorn has started, and an endpoint binding port 0 meanwhile could
+  // be handed that same port (seen: a cfg_ddpm request answered by the embedded DCGAN).
   const dcgan = models.get('dcgan')!;
+  const embedded = new Map<string, string>();
+  for (const m of models.values()) embedded.set(m.arch, await harness.startEmbedded(m.name, m));
+  // A version whose artifact is corrupt: never ready on either side.
+  const brokenEmbedded = await harness.startEmbedded(dcgan.name, null);
+  for (const m of models.values()) harness.pairs.set(m.arch, { embedded: embedded.get(m.arch)!, target: await startPython(m.server.dir, m.name) });
   const broken = brokenCopy(dcgan.server, path.join(work, 'broken'));
-  harness.pairs.set('broken', { embedded: await harness.startEmbedded(dcgan.name, null), target: await startPython(broken, 'broken') });
+  harness.pairs.set('broken', { embedded: brokenEmbedded, target: await startPython(broken, 'broken') });
   await Promise.all(CONTRACT_ARCHS.map((arch) => waitReady(harness.pair(arch).target, 200, arch, () => logs.get(models.get(arch)!.name) ?? '', 150_000)));
 }, 600_000);
 
