@@ -22,9 +22,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc } from '../../../preload/contract.js';
 import { ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
 import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client.js';
-import { SWARM_LABEL_VERSION, SWARM_LABEL_WORKSPACE } from '../../../main/docker/swarm-spec.js';
+import { SWARM_LABEL_VERSION } from '../../../main/docker/swarm-spec.js';
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, runCli } from '../cli/cli-harness.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
+import { ensureSwarm, readEventLog, swarmActive as isSwarmActive, workspaceServices, type ServiceDoc } from './swarm-fixtures.js';
 
 const PORT_BASE = 58_300;
 const NAME = 'dcgan-restart';
@@ -35,25 +36,10 @@ let client: DockerClient;
 let workspaceLabel = '';
 let endpoint = '';
 
-interface ServiceDoc {
-  readonly ID: string;
-  readonly Spec: { readonly Name: string; readonly Labels: Record<string, string>; readonly Mode: { readonly Replicated: { readonly Replicas: number } } };
-}
-
-async function swarmActive(): Promise<boolean> {
-  const info = (await client.docker.info()) as { Swarm?: { LocalNodeState?: string } };
-  return info.Swarm?.LocalNodeState === 'active';
-}
-
+const swarmActive = (): Promise<boolean> => isSwarmActive(client);
 /** This workspace's swarm services. */
-async function ourServices(): Promise<ServiceDoc[]> {
-  return (await client.docker.listServices({ filters: { label: [`${SWARM_LABEL_WORKSPACE}=${workspaceLabel}`] } })) as unknown as ServiceDoc[];
-}
-
-function jsonl(): Record<string, unknown>[] {
-  const text = fs.readFileSync(path.join(ws, 'experiments/deploy_logs', `${NAME}.jsonl`), 'utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const ourServices = (): Promise<ServiceDoc[]> => workspaceServices(client, workspaceLabel);
+const jsonl = (): Record<string, unknown>[] => readEventLog(ws, NAME);
 
 async function status(): Promise<StatusDoc> {
   return cliJson<StatusDoc>(ws, ['deploy', 'status', '--name', NAME]);
@@ -98,7 +84,7 @@ beforeAll(async () => {
   }
   client = await DockerClient.connect();
   await ensureOfflineBaseImage(client);
-  if (!(await swarmActive())) await client.docker.swarmInit({ ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1' });
+  await ensureSwarm(client);
   ws = makeWorkspace(PORT_BASE, '  docker_base_image: offline\n  monitor_interval_s: 3600\n');
   workspaceLabel = crypto.createHash('sha256').update(fs.realpathSync(ws)).digest('hex').slice(0, 12);
 }, 40 * 60_000);

@@ -23,9 +23,9 @@ import type { DeployStartResult as StartDoc, DeploymentStatus as StatusDoc, Scal
 import { ensureOfflineBaseImage } from '../../../main/docker/base-image.js';
 import { DEFAULT_SOCKET, DockerClient } from '../../../main/docker/docker-client.js';
 import { CONTAINER_PIDS_LIMIT } from '../../../main/docker/hardening.js';
-import { SWARM_LABEL_WORKSPACE } from '../../../main/docker/swarm-spec.js';
 import { cliJson, disposeWorkspace, makeWorkspace, postJson, runCli, snapshotState } from '../cli/cli-harness.js';
 import { compatPath } from '../../fixtures/inspect/compat.js';
+import { ensureSwarm, readEventLog, swarmActive as isSwarmActive, workspaceServices, type ServiceDoc } from './swarm-fixtures.js';
 
 const PORT_BASE = 47_300;
 const NAME = 'dcgan-swarm';
@@ -37,24 +37,11 @@ let workspaceLabel = '';
 let offlineBase = '';
 let brokenBase = '';
 
-async function swarmActive(): Promise<boolean> {
-  const info = (await client.docker.info()) as { Swarm?: { LocalNodeState?: string } };
-  return info.Swarm?.LocalNodeState === 'active';
-}
-
-async function swarmInit(): Promise<void> {
-  if (!(await swarmActive())) await client.docker.swarmInit({ ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1' });
-}
-
+const swarmActive = (): Promise<boolean> => isSwarmActive(client);
+const swarmInit = (): Promise<void> => ensureSwarm(client);
 /** This workspace's swarm services. */
-async function ourServices(): Promise<{ ID: string; Spec: Record<string, unknown> & { Labels: Record<string, string> } }[]> {
-  return (await client.docker.listServices({ filters: { label: [`${SWARM_LABEL_WORKSPACE}=${workspaceLabel}`] } })) as unknown as { ID: string; Spec: Record<string, unknown> & { Labels: Record<string, string> } }[];
-}
-
-function jsonl(name = NAME): Record<string, unknown>[] {
-  const text = fs.readFileSync(path.join(ws, 'experiments/deploy_logs', `${name}.jsonl`), 'utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const ourServices = (): Promise<ServiceDoc[]> => workspaceServices(client, workspaceLabel);
+const jsonl = (name = NAME): Record<string, unknown>[] => readEventLog(ws, name);
 
 async function status(): Promise<StatusDoc> {
   return cliJson<StatusDoc>(ws, ['deploy', 'status', '--name', NAME]);
