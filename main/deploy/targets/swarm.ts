@@ -15,7 +15,6 @@
  * version it replaced still serves, updates the service back to that version.
  */
 import crypto from 'node:crypto';
-import net from 'node:net';
 import type { DeployStartArgs, ScaleResult, SwarmStateView, SwarmTaskView } from '../../../preload/contract.js';
 import { FramewormError, toFramewormError } from '../../common/errors.js';
 import type { JsonObject, JsonValue } from '../../common/json.js';
@@ -29,6 +28,7 @@ import type { Registry, VersionRecord } from '../../registry/registry.js';
 import type { Backend } from '../../serving/backend.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import type { DockerTarget } from '../docker-target.js';
+import { allocatePortBlock, type PortBlocks } from '../port-allocator.js';
 import { versionImageId } from './version-image.js';
 import { ROLLED_BACK_UPDATE, type DeploymentTarget, type PrepareRequest, type PreparedVersion, type Progress } from './target.js';
 
@@ -40,9 +40,7 @@ const TASK_HOST = '127.0.0.1';
  * kernel just handed to some other program's outgoing connection or to a port-0 listener that
  * has not bound yet.
  */
-const PORT_BLOCKS_START = 10_000;
-const PORT_BLOCK = 64;
-const PORT_BLOCKS = 150;
+const PORT_BLOCKS: PortBlocks = { start: 10_000, size: 64, count: 150 };
 const POLL_MS = 500;
 /** A task of a new service that fails this many times is not going to come up. */
 const MAX_START_FAILURES = 3;
@@ -150,7 +148,7 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
   /** `deploy scale`: sets the service's replicas and waits until that many tasks run. */
   async scale(backend: Backend, replicas: number, progress: Progress): Promise<Omit<ScaleResult, 'name'>> {
     checkReplicas(replicas, '--replicas');
-    if (!(backend instanceof SwarmBackend) || this.owners.get(modelOf(backend)) !== backend) {
+    if (!(backend instanceof SwarmBackend) || this.owners.get(backend.model) !== backend) {
       throw new FramewormError('E_CONFLICT', `${backend.version} is not what the swarm service runs now; see frameworm deploy status`);
     }
     const swarm = await this.swarm();
@@ -363,7 +361,7 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
   /** Called when a backend is disposed: the owner takes the service down (or back to its predecessor). */
   private async release(backend: SwarmBackend): Promise<void> {
     this.disposed.add(backend);
-    const model = modelOf(backend);
+    const model = backend.model;
     if (this.owners.get(model) !== backend) return;
     const predecessor = this.predecessors.get(backend);
     const swarm = await this.swarm();
@@ -432,15 +430,9 @@ export class SwarmDeploymentTarget implements DeploymentTarget {
       const b = Number(s.Spec.Labels?.[SWARM_LABEL_PORT_BASE]);
       if (Number.isInteger(b)) taken.add(b);
     }
-    const start = crypto.createHash('sha256').update(`${this.docker.workspaceId}/${name}`).digest().readUInt32BE(0) % PORT_BLOCKS;
-    for (let i = 0; i < PORT_BLOCKS; i++) {
-      const base = PORT_BLOCKS_START + ((start + i) % PORT_BLOCKS) * PORT_BLOCK;
-      if (taken.has(base)) continue;
-      let free = true;
-      for (let p = base + 1; p <= base + MAX_SWARM_REPLICAS && free; p++) free = await portFree(TASK_HOST, p);
-      if (free) return base;
-    }
-    throw new FramewormError('E_PORT_IN_USE', `no free block of ${MAX_SWARM_REPLICAS} ports from ${PORT_BLOCKS_START} for the swarm tasks of ${name}`);
+    const base = await allocatePortBlock(TASK_HOST, PORT_BLOCKS, MAX_SWARM_REPLICAS, `${this.docker.workspaceId}/${name}`, taken);
+    if (base === null) throw new FramewormError('E_PORT_IN_USE', `no free block of ${MAX_SWARM_REPLICAS} ports from ${PORT_BLOCKS.start} for the swarm tasks of ${name}`);
+    return base;
   }
 }
 
@@ -468,10 +460,6 @@ function modelOfTasks(tasks: readonly TaskInfo[]): string | null {
   return null;
 }
 
-function modelOf(backend: SwarmBackend): string {
-  return backend.model;
-}
-
 /** The timing a spec was made with (read back from it). */
 function timingOf(spec: Record<string, unknown>): SwarmTiming {
   const S = 1e9;
@@ -482,12 +470,4 @@ function timingOf(spec: Record<string, unknown>): SwarmTiming {
     monitorS: (u?.Monitor ?? 10 * S) / S,
     stopGraceS: (t?.ContainerSpec?.StopGracePeriod ?? 30 * S) / S,
   };
-}
-
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
 }
