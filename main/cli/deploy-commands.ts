@@ -88,7 +88,6 @@ export function registerDeployCommands(program: Command): void {
       buildDocker: Boolean(opts['buildDocker']),
       actor: process.env['USER'] ?? 'cli',
     };
-    if (args.replicas !== undefined && args.target !== 'swarm') throw new FramewormError('E_USAGE', '--replicas applies to --target swarm only');
     const r = await invokeChange(common.workspace, args.name, 'deploy.start', args, (before, after) => {
       const added = [...after.versions.values()].find((v) => !before.versions.has(v.version) && (v.stage === 'production' || v.stage === 'staging'));
       if (!added) return null;
