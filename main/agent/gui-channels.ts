@@ -13,6 +13,8 @@ import { FramewormError } from '../common/errors.js';
 import { resolveWebhookUrl, SLACK_WEBHOOK_ENV } from '../alerts/index.js';
 import { CONFIG_RELATIVE_PATH } from '../config/deploy-config.js';
 import { MAX_GUIDANCE } from '../serving/schemas/diffusion.js';
+// The schemas' own reader: the form's bounds come from the values the endpoint enforces.
+import { hpInt } from '../serving/schemas/fields.js';
 
 /** Most pictures one try-it request asks for: a gallery, not a load test. */
 const MAX_TRY_BATCH = 16;
@@ -20,11 +22,6 @@ const MAX_TRY_BATCH = 16;
 const DEFAULT_TRY_STEPS = 50;
 /** Longest a try-it request may take (a diffusion sample on a slow CPU). */
 const TRY_TIMEOUT_MS = 120_000;
-
-function hpInt(hp: Readonly<Record<string, unknown>>, key: string, fallback: number): number {
-  const v = hp[key];
-  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : fallback;
-}
 
 /** The fixed side of a manifest input `x` [B, C, H, W] at `axis`, or null when symbolic. */
 function fixedDim(manifest: ExportManifest, axis: number): number | null {
