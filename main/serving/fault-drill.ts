@@ -10,6 +10,7 @@
  * holds what does not need HTTP: validation, the seeded choice of failing requests, the state
  * view, and the drill's lines in /metrics' Prometheus text.
  */
+import { wallClockTimers, type Timers } from '../common/timers.js';
 import type { DrillView } from '../../preload/contract.js';
 import { FramewormError } from '../common/errors.js';
 import { escapeLabelValue } from '../metrics/prometheus.js';
@@ -52,18 +53,10 @@ export interface DrillDecision {
 }
 
 /** Clock and timers of drill expiry, injectable so a test can end a drill at an exact time. Epoch ms. */
-export interface DrillClock {
-  now(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
+export type DrillClock = Timers;
 
 /** The real clock; timers are unref'd so a running drill never keeps a process alive. */
-export const systemDrillClock: DrillClock = {
-  now: () => Date.now(),
-  setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export const systemDrillClock: DrillClock = wallClockTimers;
 
 /** setTimeout fires at once for delays above this; longer drills re-arm (see ActiveDrill). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -15,6 +15,7 @@
  *
  * Time comes from an injected scheduler so tests can drive exact sequences.
  */
+import { wallClockTimers, type Timers } from '../common/timers.js';
 import type { DeployConfig } from '../config/deploy-config.js';
 import type { EventOf } from '../events/event-types.js';
 import type { JsonObject } from '../common/json.js';
@@ -38,18 +39,10 @@ export type WatcherConfig = Pick<
 >;
 
 /** Clock and timers, injected so tests can move time. Times are epoch ms. */
-export interface WatcherScheduler {
-  now(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
+export type WatcherScheduler = Timers;
 
 /** The real clock and timers; timers are unref'd so a watcher never keeps a process alive. */
-export const systemScheduler: WatcherScheduler = {
-  now: () => Date.now(),
-  setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export const systemScheduler: WatcherScheduler = wallClockTimers;
 
 /** Where measurements come from: the deployments' stable endpoints (every target has one). */
 export interface WatchedEndpoints {

@@ -3,6 +3,7 @@
  * model is measured to work now is refused at once (503 + Retry-After) instead of costing work
  * and then timing out together with everything queued behind it.
  */
+import { monotonicTimers, type Timers } from '../../common/timers.js';
 
 /** Thrown before a request joins a batch when it would miss its deadline; the endpoint answers 503. */
 export class OverloadedError extends Error {
@@ -19,18 +20,10 @@ export class OverloadedError extends Error {
 }
 
 /** Monotonic clock and timers of the batchers; tests inject a manual one. */
-export interface BatchClock {
-  now(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
+export type BatchClock = Timers;
 
 /** performance.now() and real timers (unref'd: a pending coalescing wait never keeps the process alive). */
-export const systemBatchClock: BatchClock = {
-  now: () => performance.now(),
-  setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export const systemBatchClock: BatchClock = monotonicTimers;
 
 /** Exponentially weighted mean; undefined until the first sample. */
 export class Ewma {
