@@ -18,14 +18,14 @@ function event(id: number, model: string, name: string, fields: Record<string, u
 }
 
 /** The charts of `mnist` at a fixed clock, counting the commits of their recharts frames. */
-function renderCounted(stores: AppStores): { frames: () => number; rerender: (threshold: number, now: number) => void; container: HTMLElement } {
+function renderCounted(stores: AppStores, width = 600): { frames: () => number; rerender: (threshold: number, now: number) => void; container: HTMLElement } {
   let frames = 0;
   const onFrameCommit = (): void => {
     frames += 1;
   };
   const tree = (threshold: number, now: number): ReactNode => (
     <StoresProvider stores={stores}>
-      <MetricsCharts name="mnist" threshold={threshold} width={600} now={now} onFrameCommit={onFrameCommit} />
+      <MetricsCharts name="mnist" threshold={threshold} width={width} now={now} onFrameCommit={onFrameCommit} />
     </StoresProvider>
   );
   const r = render(tree(250, T0 + 20_000));
@@ -130,5 +130,21 @@ describe('metrics charts', () => {
     const fmt = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
     const expected = [4, 3, 2, 1, 0].map((m) => fmt.format(T0 - m * 60_000));
     expect(ticks.slice(0, 5)).toEqual(expected);
+  });
+
+  it('keep time labels on a narrow chart at least a label apart (every k-th round time)', () => {
+    const xs = (width: number): number[] => {
+      const cp = new FakeControlPlane();
+      const stores = createAppStores(cp, { metrics: { flushMs: 0 } });
+      const { container } = renderCounted(stores, width);
+      act(() => stores.metrics.getState().ingest(sample('mnist', 1, 120)));
+      return [...container.querySelectorAll('figure[aria-label^="Latency"] .recharts-xAxis-tick-labels text.recharts-cartesian-axis-tick-value')].map((t) => Number(t.getAttribute('x')));
+    };
+    // 600 px leave room for a label every minute; 560 px (a minute is 98 px there) do not.
+    expect(xs(600)).toHaveLength(5);
+    const narrow = xs(560);
+    expect(narrow.length).toBeGreaterThanOrEqual(2);
+    expect(narrow.length).toBeLessThan(5);
+    for (let i = 1; i < narrow.length; i++) expect(narrow[i]! - narrow[i - 1]!).toBeGreaterThanOrEqual(100);
   });
 });

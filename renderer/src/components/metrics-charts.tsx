@@ -54,8 +54,8 @@ const timeTick = (t: number): string => formatTick(t);
 const MARGIN = { top: 8, right: 16, bottom: 0, left: 0 };
 /** Width of the value axis (labels and unit), px. */
 const Y_AXIS_WIDTH = 56;
-/** Room one time label needs on the x axis ("09:24:00 PM" at the axis' font), px. */
-const TICK_LABEL_PX = 90;
+/** Room one time label needs on the x axis ("09:24:00 PM" at the axis' font) plus a gap, px. */
+const TICK_LABEL_PX = 100;
 const MARKER_LABEL_STYLE = { position: 'insideTopLeft', fill: 'var(--muted)', fontSize: 11 } as const;
 /** Vertical step between staggered marker label rows (px). */
 const MARKER_ROW_PX = 13;
@@ -194,8 +194,9 @@ const Frame = memo(function Frame({ frame, range, markers, axis, threshold, widt
     // A label centred closer to the right edge than half its width would be cut off there.
     const lastAt = frame.endMs - ((TICK_LABEL_PX / 2 - MARGIN.right) / plotWidth) * (frame.endMs - frame.startMs);
     const all = timeTicks(range, frame.startMs, lastAt);
-    const fit = Math.max(2, Math.floor(plotWidth / TICK_LABEL_PX));
-    const every = Math.ceil(all.length / fit);
+    // Labels sit one tick spacing apart: keep every k-th so that k spacings hold a label.
+    const spacingPx = all.length > 1 ? ((all[1]! - all[0]!) / (frame.endMs - frame.startMs)) * plotWidth : Infinity;
+    const every = Math.max(1, Math.ceil(TICK_LABEL_PX / spacingPx));
     return every <= 1 ? all : all.filter((_, i) => i % every === 0);
   }, [range, frame, width]);
   const yDomain = useMemo(() => [0, axis.max], [axis]);
